@@ -1,0 +1,115 @@
+//! Reading parameters (and their installed masks) to host buffers.
+
+use crate::error::{PruneError, Result};
+use crate::mask::PruneMask;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::prelude::*;
+use std::collections::{HashMap, HashSet};
+
+/// Read a float tensor to a host `Vec<f32>` (converting from f16/bf16/f64 if needed).
+pub(crate) fn to_f32<const D: usize>(tensor: Tensor<D>, path: &str) -> Result<Vec<f32>> {
+    tensor
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| PruneError::Data {
+            path: path.to_string(),
+            reason: format!("{e:?}"),
+        })
+}
+
+/// Read a bool tensor to a host `Vec<bool>`.
+pub(crate) fn to_bool<const D: usize>(tensor: Tensor<D, Bool>, path: &str) -> Result<Vec<bool>> {
+    tensor
+        .into_data()
+        .try_into_vec_as::<bool>()
+        .map_err(|e| PruneError::Data {
+            path: path.to_string(),
+            reason: format!("{e:?}"),
+        })
+}
+
+/// What [`read_params`] found for one parameter.
+pub(crate) struct HostParam {
+    /// The stored (base) value.
+    pub base: Vec<f32>,
+    /// `true` where an installed pruning mask prunes the element.
+    pub pruned: Option<Vec<bool>>,
+}
+
+impl HostParam {
+    /// The effective value: the base with masked elements at zero.
+    pub fn effective(mut self) -> Vec<f32> {
+        if let Some(pruned) = &self.pruned {
+            for (w, &p) in self.base.iter_mut().zip(pruned) {
+                if p {
+                    *w = 0.0;
+                }
+            }
+        }
+        self.base
+    }
+}
+
+/// Read the base values and installed masks of the parameters at `paths`.
+pub(crate) fn read_params<M: Module>(
+    model: &M,
+    paths: &HashSet<String>,
+) -> Result<HashMap<String, HostParam>> {
+    let mut v = Reader {
+        paths,
+        stack: Vec::new(),
+        out: HashMap::new(),
+        error: None,
+    };
+    model.visit(&mut v);
+    match v.error {
+        Some(e) => Err(e),
+        None => Ok(v.out),
+    }
+}
+
+struct Reader<'a> {
+    paths: &'a HashSet<String>,
+    stack: Vec<String>,
+    out: HashMap<String, HostParam>,
+    error: Option<PruneError>,
+}
+
+impl ModuleVisitor for Reader<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.stack.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let path = self.stack.join(".");
+        if self.error.is_some() || !self.paths.contains(&path) {
+            return;
+        }
+        match to_f32(param.val().inner(), &path) {
+            Ok(base) => {
+                self.out.insert(path, HostParam { base, pruned: None });
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+    fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<D, Bool>>) {
+        // `<owner>.prune_mask.pruned`
+        let n = self.stack.len();
+        if self.error.is_some()
+            || n < 3
+            || self.stack[n - 2] != PruneMask::PATH_NAME
+            || self.stack[n - 1] != "pruned"
+        {
+            return;
+        }
+        let owner = self.stack[..n - 2].join(".");
+        if let Some(host) = self.out.get_mut(&owner) {
+            match to_bool(param.val(), &owner) {
+                Ok(bits) => host.pruned = Some(bits),
+                Err(e) => self.error = Some(e),
+            }
+        }
+    }
+}

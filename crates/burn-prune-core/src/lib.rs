@@ -1,0 +1,76 @@
+//! # burn-prune-core
+//!
+//! Masks, granularities, criteria and scopes for pruning any [Burn](https://burn.dev) model.
+//!
+//! The flow is one way: **model → scores ([`Criterion`]) → units ([`Granularity`]) → selection
+//! ([`Scope`]) → masks ([`MaskSet`]) → installed in the model ([`PruneMask`]) → trained with the
+//! pruned weights held at exactly zero → measured ([`SparsityReport`])**.
+//!
+//! ```
+//! use burn::prelude::*;
+//! use burn::nn::conv::{Conv2d, Conv2dConfig};
+//! use burn_prune_core::{criterion::Magnitude, Granularity, PrunerConfig, SparsityReport};
+//!
+//! #[derive(Module, Debug)]
+//! struct Net { conv: Conv2d }
+//!
+//! let device = Device::flex();
+//! let net = Net { conv: Conv2dConfig::new([3, 8], [3, 3]).init(&device) };
+//! let pruner = PrunerConfig::new(0.5).with_granularity(Granularity::Filter).init(Magnitude::l1());
+//! let (net, masks) = pruner.prune(net).unwrap();
+//! let report = SparsityReport::of_model(&net, &masks).unwrap();
+//! assert_eq!(report.params[0].units_pruned, 4); // 4 of 8 filters
+//! println!("{report}");
+//! ```
+#![warn(missing_docs)]
+
+mod address;
+pub mod criterion;
+mod error;
+mod gradients;
+pub mod granularity;
+mod host;
+pub mod mask;
+mod pattern;
+mod pruner;
+mod report;
+mod scope;
+mod select;
+mod threshold;
+
+pub use address::{LayerKind, ParamAddress, param_addresses};
+pub use criterion::{Criterion, GradientNeed, GradientStats, Needs, ScoreContext, Scores};
+pub use error::{PruneError, Result};
+pub use granularity::{Granularity, Layout, Reduction, UnitMap};
+pub use mask::{BitMask, MaskSet, ParamMask, PruneMask, install_masks, masks_of, remove_masks};
+pub use pattern::PathPattern;
+pub use pruner::{Pruner, PrunerConfig};
+pub use report::{ParamSparsity, SparsityReport};
+pub use scope::{Scope, lamp_scores};
+pub use select::ParamSelector;
+
+/// Select exactly the `k` lowest scores over several buffers (ties by position) and return
+/// one keep mask per buffer. O(n): radix selection for large inputs, never a full sort.
+///
+/// This is the engine behind [`Scope::Global`]; it is public for benchmarks and for crates
+/// that build their own scopes. A NaN or infinite score is an error naming its buffer and
+/// index; `k` beyond the total prunes everything.
+///
+/// ```
+/// let masks = burn_prune_core::prune_lowest(&[&[0.3, 0.1], &[0.2, 0.4]], 2).unwrap();
+/// assert_eq!(masks[0].to_bools(), vec![true, false]);
+/// assert_eq!(masks[1].to_bools(), vec![false, true]);
+/// ```
+pub fn prune_lowest(segments: &[&[f32]], k: usize) -> Result<Vec<BitMask>> {
+    for (i, s) in segments.iter().enumerate() {
+        if let Some(index) = s.iter().position(|x| !x.is_finite()) {
+            return Err(PruneError::NonFiniteScore {
+                criterion: "prune_lowest".into(),
+                path: format!("segment {i}"),
+                index,
+                value: s[index],
+            });
+        }
+    }
+    Ok(threshold::prune_lowest(segments, k))
+}

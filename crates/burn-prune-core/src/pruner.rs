@@ -1,0 +1,449 @@
+//! The pruner: criterion + granularity + scope + target → masks.
+
+use crate::address::{LayerKind, ParamAddress, param_addresses};
+use crate::criterion::{
+    BatchNormScales, Criterion, GradientNeed, GradientStats, ScoreContext, Scores,
+};
+use crate::error::{PruneError, Result};
+use crate::gradients::gather_gradients;
+use crate::granularity::{Granularity, Layout, Reduction, UnitMap};
+use crate::host::read_params;
+use crate::mask::{BitMask, MaskSet, ParamMask, PruneMask, install_masks};
+use crate::pattern::PathPattern;
+use crate::scope::{Scope, allocate};
+use crate::select::ParamSelector;
+use crate::threshold::key;
+use burn::config::Config;
+use burn::module::Module;
+use burn::prelude::*;
+use std::collections::{HashMap, HashSet};
+
+/// Configuration of a [`Pruner`]: what to prune, how much, at which granularity and scope.
+///
+/// ```
+/// use burn_prune_core::{PrunerConfig, Granularity, Scope, criterion::Magnitude};
+///
+/// let pruner = PrunerConfig::new(0.5)
+///     .with_granularity(Granularity::Filter)
+///     .with_scope(Scope::Local)
+///     .init(Magnitude::l1());
+/// # let _ = pruner;
+/// ```
+#[derive(Config, Debug)]
+pub struct PrunerConfig {
+    /// Fraction of units to prune, in `[0, 1)`. For N:M granularity it must equal
+    /// `(m - n) / m`; with [`Scope::Densities`] it applies to parameters not in the map.
+    pub sparsity: f64,
+    /// How weights group into units.
+    #[config(default = "Granularity::Element")]
+    pub granularity: Granularity,
+    /// How the target is shared out among parameters.
+    #[config(default = "Scope::Global")]
+    pub scope: Scope,
+    /// How element scores combine into unit scores (criteria that score units directly, such
+    /// as `Magnitude`, do not use it).
+    #[config(default = "Reduction::L1")]
+    pub reduction: Reduction,
+    /// Units every parameter keeps at least.
+    #[config(default = 1)]
+    pub min_kept: usize,
+    /// Which parameters to prune.
+    #[config(default = "ParamSelector::default()")]
+    pub selector: ParamSelector,
+    /// Layout overrides for parameters whose axes do not follow Burn's conventions, as
+    /// `(path pattern, layout)`; the first matching pattern wins.
+    #[config(default = "Vec::new()")]
+    pub layouts: Vec<(String, Layout)>,
+}
+
+impl PrunerConfig {
+    /// Build a pruner that scores with `criterion`.
+    pub fn init<C: Criterion + 'static>(&self, criterion: C) -> Pruner {
+        Pruner {
+            config: self.clone(),
+            criterion: Box::new(criterion),
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let s = self.sparsity;
+        if !(0.0..1.0).contains(&s) {
+            return Err(PruneError::InvalidSparsity {
+                value: s,
+                context: "the pruner's target".into(),
+            });
+        }
+        self.granularity.validate()?;
+        if let Granularity::NM { n, m } = self.granularity {
+            let fixed = (m - n) as f64 / m as f64;
+            if (s - fixed).abs() > 1e-9 {
+                return Err(PruneError::Config(format!(
+                    "{n}:{m} sparsity is always {fixed}, but the target is {s}; set sparsity to {fixed}"
+                )));
+            }
+            if self.scope != Scope::Local && self.scope != Scope::Global {
+                return Err(PruneError::Config(format!(
+                    "N:M chooses inside each group of {m}; scope {} has no meaning for it",
+                    self.scope
+                )));
+            }
+        }
+        if let Scope::Densities(map) = &self.scope {
+            for (path, &d) in map {
+                if !(d > 0.0 && d <= 1.0) {
+                    return Err(PruneError::InvalidDensity {
+                        value: d,
+                        path: path.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Computes pruning masks for a model, and installs them.
+///
+/// ```
+/// use burn::prelude::*;
+/// use burn::nn::{Linear, LinearConfig};
+/// use burn_prune_core::{PrunerConfig, criterion::Magnitude};
+///
+/// #[derive(Module, Debug)]
+/// struct Net { fc: Linear }
+///
+/// let device = Device::flex();
+/// let net = Net { fc: LinearConfig::new(8, 4).init(&device) };
+/// let (net, masks) = PrunerConfig::new(0.5).init(Magnitude::l1()).prune(net).unwrap();
+/// assert_eq!(masks.counts(), (32, 16));
+/// let zeros = net.fc.weight.val().equal_elem(0.0).int().sum().into_scalar::<i64>();
+/// assert_eq!(zeros, 16);
+/// ```
+pub struct Pruner {
+    config: PrunerConfig,
+    criterion: Box<dyn Criterion>,
+}
+
+impl std::fmt::Debug for Pruner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pruner")
+            .field("criterion", &self.criterion.name())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Pruner {
+    /// The configuration.
+    pub fn config(&self) -> &PrunerConfig {
+        &self.config
+    }
+
+    /// The criterion's name.
+    pub fn criterion_name(&self) -> String {
+        self.criterion.name()
+    }
+
+    /// Compute masks from the weights alone. A criterion that needs gradients returns
+    /// [`PruneError::MissingBatches`]; use [`Pruner::masks_with_data`].
+    pub fn masks<M: Module>(&self, model: &M) -> Result<MaskSet> {
+        self.compute(model, None)
+    }
+
+    /// Compute masks, gathering gradients first when the criterion needs them: for each batch,
+    /// `loss(model, batch)` is evaluated and back-propagated (the model must live on an
+    /// autodiff device, e.g. `Device::flex().autodiff()`). No batch at all is an error for a
+    /// gradient criterion.
+    pub fn masks_with_data<M, B, I, F>(&self, model: &M, batches: I, loss: F) -> Result<MaskSet>
+    where
+        M: Module,
+        I: IntoIterator<Item = B>,
+        F: FnMut(&M, B) -> Tensor<1>,
+    {
+        let need = self.criterion.needs().gradients;
+        if need == GradientNeed::None {
+            return self.compute(model, None);
+        }
+        let params = param_addresses(model);
+        let selected = self.config.selector.select(&params)?;
+        let paths: HashSet<String> = selected.iter().map(|p| p.path.clone()).collect();
+        let grads = gather_gradients(model, &paths, batches, loss, need == GradientNeed::PerBatch)?;
+        if grads.is_empty() {
+            return Err(PruneError::MissingBatches {
+                criterion: self.criterion.name(),
+            });
+        }
+        self.compute(model, Some(grads))
+    }
+
+    /// Compute masks from the weights and install them in the model.
+    pub fn prune<M: Module>(&self, model: M) -> Result<(M, MaskSet)> {
+        let masks = self.masks(&model)?;
+        Ok((install_masks(model, &masks)?, masks))
+    }
+
+    /// [`Pruner::masks_with_data`], then install the masks.
+    pub fn prune_with_data<M, B, I, F>(&self, model: M, batches: I, loss: F) -> Result<(M, MaskSet)>
+    where
+        M: Module,
+        I: IntoIterator<Item = B>,
+        F: FnMut(&M, B) -> Tensor<1>,
+    {
+        let masks = self.masks_with_data(&model, batches, loss)?;
+        Ok((install_masks(model, &masks)?, masks))
+    }
+
+    fn compute<M: Module>(
+        &self,
+        model: &M,
+        grads: Option<HashMap<String, GradientStats>>,
+    ) -> Result<MaskSet> {
+        let cfg = &self.config;
+        cfg.check()?;
+        let name = self.criterion.name();
+        let needs = self.criterion.needs();
+        if needs.gradients != GradientNeed::None && grads.is_none() {
+            return Err(PruneError::MissingBatches { criterion: name });
+        }
+        let params = param_addresses(model);
+        let selected = cfg.selector.select(&params)?;
+        if selected.is_empty() {
+            return Err(PruneError::NothingSelected {
+                reason: format!("{:?}", cfg.selector),
+            });
+        }
+        for p in &selected {
+            if let Some(r) = p
+                .reparameterization
+                .as_deref()
+                .filter(|r| *r != PruneMask::PATH_NAME)
+            {
+                return Err(PruneError::ForeignReparameterization {
+                    path: p.path.clone(),
+                    name: r.to_string(),
+                });
+            }
+        }
+        if let Scope::Densities(map) = &cfg.scope {
+            for path in map.keys() {
+                if !selected.iter().any(|p| &p.path == path) {
+                    let hint = if params.iter().any(|p| &p.path == path) {
+                        " among the selected parameters (select it, or drop it from the density map)".to_string()
+                    } else {
+                        crate::mask::nearest_hint(path, &params)
+                    };
+                    return Err(PruneError::UnknownParam {
+                        path: path.clone(),
+                        hint,
+                    });
+                }
+            }
+        }
+        let layouts: Vec<(PathPattern, Layout)> = cfg
+            .layouts
+            .iter()
+            .map(|(p, l)| Ok((PathPattern::new(p)?, *l)))
+            .collect::<Result<_>>()?;
+
+        // Pair BatchNorms before reading, so that everything is read in one visit.
+        let bn_pairs: HashMap<String, String> = if needs.batch_norm {
+            selected
+                .iter()
+                .filter_map(|p| {
+                    pair_batch_norm(&params, p, cfg.granularity).map(|bn| (p.path.clone(), bn))
+                })
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let mut paths: HashSet<String> = selected.iter().map(|p| p.path.clone()).collect();
+        paths.extend(bn_pairs.values().cloned());
+        let mut host = read_params(model, &paths)?;
+        let bn_scales: HashMap<String, BatchNormScales> = bn_pairs
+            .iter()
+            .filter_map(|(p, bn)| {
+                host.get(bn).map(|h| {
+                    (
+                        p.clone(),
+                        BatchNormScales {
+                            path: bn.clone(),
+                            gamma: h.base.clone(),
+                        },
+                    )
+                })
+            })
+            .collect();
+
+        let mut maps = Vec::with_capacity(selected.len());
+        let mut scores = Vec::with_capacity(selected.len());
+        for p in &selected {
+            let layout = layouts
+                .iter()
+                .find(|(pat, _)| pat.matches(&p.path))
+                .map_or_else(|| Layout::of(p), |(_, l)| *l);
+            let units = UnitMap::new(&p.path, &p.shape, layout, cfg.granularity)?;
+            let weight = host
+                .remove(&p.path)
+                .ok_or_else(|| PruneError::Data {
+                    path: p.path.clone(),
+                    reason: "the parameter was not visited".into(),
+                })?
+                .effective();
+            let ctx = ScoreContext {
+                param: p,
+                weight: &weight,
+                units: &units,
+                reduction: cfg.reduction,
+                gradients: grads.as_ref().and_then(|g| g.get(&p.path)),
+                batch_norm: bn_scales.get(&p.path),
+            };
+            if needs.gradients != GradientNeed::None && ctx.gradients.is_none() {
+                return Err(PruneError::MissingGradient {
+                    path: p.path.clone(),
+                    reason: "no gradient was gathered for it".into(),
+                });
+            }
+            let unit_scores = self.unit_scores(&ctx, self.criterion.score(&ctx)?)?;
+            scores.push(unit_scores);
+            maps.push((units, layout));
+        }
+
+        let keeps: Vec<BitMask> = if let Granularity::NM { n, .. } = cfg.granularity {
+            maps.iter()
+                .zip(&scores)
+                .map(|((map, _), s)| nm_keep(map, s, n))
+                .collect()
+        } else {
+            let path_refs: Vec<&str> = selected.iter().map(|p| p.path.as_str()).collect();
+            let unit_keeps = allocate(&cfg.scope, cfg.sparsity, cfg.min_kept, &path_refs, &scores)?;
+            maps.iter()
+                .zip(unit_keeps)
+                .map(|((map, _), k)| {
+                    if cfg.granularity == Granularity::Element {
+                        k
+                    } else {
+                        map.expand(&k)
+                    }
+                })
+                .collect()
+        };
+
+        let mut set = MaskSet::new();
+        for ((p, (_, layout)), keep) in selected.iter().zip(&maps).zip(keeps) {
+            set.insert(ParamMask {
+                path: p.path.clone(),
+                shape: p.shape.clone(),
+                granularity: cfg.granularity,
+                layout: *layout,
+                keep,
+            })?;
+        }
+        Ok(set)
+    }
+
+    /// Validate a criterion's output and bring it to one score per unit (per element for N:M).
+    fn unit_scores(&self, ctx: &ScoreContext<'_>, scores: Scores) -> Result<Vec<f32>> {
+        let name = self.criterion.name();
+        let path = &ctx.param.path;
+        let count_error = |expected, got, what| PruneError::ScoreCount {
+            criterion: name.clone(),
+            path: path.clone(),
+            expected,
+            got,
+            what,
+        };
+        let g = ctx.granularity();
+        let per_element = matches!(g, Granularity::Element | Granularity::NM { .. });
+        let out = match scores {
+            Scores::Elements(v) => {
+                if v.len() != ctx.units.numel() {
+                    return Err(count_error(ctx.units.numel(), v.len(), "elements"));
+                }
+                check_finite(&v, &name, path)?;
+                if per_element {
+                    return Ok(v);
+                }
+                ctx.units.reduce(&v, self.config.reduction)
+            }
+            Scores::Units(v) => {
+                if per_element {
+                    if v.len() != ctx.units.numel() {
+                        return Err(count_error(
+                            ctx.units.numel(),
+                            v.len(),
+                            "units (single weights)",
+                        ));
+                    }
+                } else if v.len() != ctx.units.n_units() {
+                    return Err(count_error(ctx.units.n_units(), v.len(), "units"));
+                }
+                v
+            }
+        };
+        check_finite(&out, &name, path)?;
+        Ok(out)
+    }
+}
+
+fn check_finite(v: &[f32], criterion: &str, path: &str) -> Result<()> {
+    match v.iter().position(|x| !x.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(PruneError::NonFiniteScore {
+            criterion: criterion.to_string(),
+            path: path.to_string(),
+            index,
+            value: v[index],
+        }),
+    }
+}
+
+/// N:M: in every group keep the `n` highest-scoring elements (lowest scores, then lowest
+/// indices, are pruned first).
+fn nm_keep(map: &UnitMap, scores: &[f32], n: usize) -> BitMask {
+    let m = map.unit_size();
+    let mut fill = vec![0usize; map.n_units()];
+    let mut members = vec![0usize; map.numel()];
+    map.for_each(|e, u| {
+        members[u * m + fill[u]] = e;
+        fill[u] += 1;
+    });
+    let mut keep = BitMask::filled(map.numel(), true);
+    let mut group: Vec<(u32, usize)> = Vec::with_capacity(m);
+    for chunk in members.chunks(m) {
+        group.clear();
+        group.extend(chunk.iter().map(|&e| (key(scores[e]), e)));
+        group.sort_unstable();
+        for &(_, e) in &group[..m - n] {
+            keep.set(e, false);
+        }
+    }
+    keep
+}
+
+/// The BatchNorm `gamma` paired with `p`: after it for filters, before it for channels.
+fn pair_batch_norm(
+    params: &[ParamAddress],
+    p: &ParamAddress,
+    granularity: Granularity,
+) -> Option<String> {
+    if p.kind == LayerKind::BatchNorm {
+        return None;
+    }
+    let at = params.iter().position(|q| q.path == p.path)?;
+    let is_gamma = |q: &ParamAddress| q.kind == LayerKind::BatchNorm && q.name() == "gamma";
+    let is_layer = |q: &ParamAddress| q.is_default_prunable();
+    match granularity {
+        Granularity::Filter => params[at + 1..]
+            .iter()
+            .take_while(|q| !is_layer(q))
+            .find(|q| is_gamma(q))
+            .map(|q| q.path.clone()),
+        Granularity::Channel => params[..at]
+            .iter()
+            .rev()
+            .take_while(|q| !is_layer(q))
+            .find(|q| is_gamma(q))
+            .map(|q| q.path.clone()),
+        _ => None,
+    }
+}

@@ -1,0 +1,209 @@
+//! Scopes: how a sparsity target is shared out among parameters.
+
+use crate::error::{PruneError, Result};
+use crate::mask::BitMask;
+use crate::threshold::{key, prune_lowest};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How the pruned units are shared out among the selected parameters.
+///
+/// Every scope prunes exactly `round(s·n)` units (of `n` in its pool), lowest scores first,
+/// ties broken by position (model order, then index), and never leaves a parameter with fewer
+/// than `min_kept` units.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub enum Scope {
+    /// Each parameter loses `round(s·n_p)` of its own `n_p` units (fewer if that would leave
+    /// it under `min_kept`).
+    Local,
+    /// One threshold over all selected parameters: `round(s·N)` of all `N` units, wherever they
+    /// are. A parameter about to go under `min_kept` is held there and the count is made up
+    /// from the others.
+    #[default]
+    Global,
+    /// Layer-adaptive magnitude pruning (Lee et al. 2020): within each parameter, unit scores
+    /// `s` are squared and sorted ascending, and unit `u` gets `s_u² / Σ_{v ≥ u} s_v²`; then
+    /// one global threshold as in [`Scope::Global`].
+    Lamp,
+    /// An explicit density (fraction kept, in `(0, 1]`) per parameter path; selected
+    /// parameters not in the map are pruned locally at the pruner's sparsity.
+    Densities(BTreeMap<String, f64>),
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Local => f.write_str("local"),
+            Self::Global => f.write_str("global"),
+            Self::Lamp => f.write_str("LAMP"),
+            Self::Densities(m) => write!(f, "densities ({} parameters)", m.len()),
+        }
+    }
+}
+
+/// `round(s·n)`.
+pub(crate) fn count_for(sparsity: f64, n: usize) -> usize {
+    ((sparsity * n as f64).round() as usize).min(n)
+}
+
+/// LAMP scores of one parameter's unit scores (see [`Scope::Lamp`]).
+pub fn lamp_scores(scores: &[f32]) -> Vec<f32> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    let sq: Vec<f64> = scores.iter().map(|&s| (s as f64) * (s as f64)).collect();
+    order.sort_by(|&a, &b| key(sq[a] as f32).cmp(&key(sq[b] as f32)).then(a.cmp(&b)));
+    let mut out = vec![0f32; scores.len()];
+    let mut suffix = 0f64;
+    for &u in order.iter().rev() {
+        suffix += sq[u];
+        out[u] = if suffix > 0.0 {
+            (sq[u] / suffix) as f32
+        } else {
+            0.0
+        };
+    }
+    out
+}
+
+/// Unit keep masks for each parameter's unit scores under `scope`.
+///
+/// `paths[i]` names `scores[i]`; `sparsity` is the pruner's target; densities were validated
+/// by the caller.
+pub(crate) fn allocate(
+    scope: &Scope,
+    sparsity: f64,
+    min_kept: usize,
+    paths: &[&str],
+    scores: &[Vec<f32>],
+) -> Result<Vec<BitMask>> {
+    let local = |s: f64, unit_scores: &[f32]| {
+        let n = unit_scores.len();
+        let k = count_for(s, n).min(n.saturating_sub(min_kept));
+        prune_lowest(&[unit_scores], k).remove(0)
+    };
+    match scope {
+        Scope::Local => Ok(scores.iter().map(|s| local(sparsity, s)).collect()),
+        Scope::Densities(map) => Ok(paths
+            .iter()
+            .zip(scores)
+            .map(|(p, s)| local(map.get(*p).map_or(sparsity, |d| 1.0 - d), s))
+            .collect()),
+        Scope::Global => global(sparsity, min_kept, scores),
+        Scope::Lamp => {
+            let lamp: Vec<Vec<f32>> = scores.iter().map(|s| lamp_scores(s)).collect();
+            global(sparsity, min_kept, &lamp)
+        }
+    }
+}
+
+/// Global selection with a per-parameter floor of `min_kept` units.
+fn global(sparsity: f64, min_kept: usize, scores: &[Vec<f32>]) -> Result<Vec<BitMask>> {
+    let total: usize = scores.iter().map(|s| s.len()).sum();
+    let k = count_for(sparsity, total);
+    let cap = |s: &Vec<f32>| s.len().saturating_sub(min_kept);
+    let available: usize = scores.iter().map(cap).sum();
+    if k > available {
+        return Err(PruneError::TooManyToPrune {
+            requested: k,
+            available,
+            min_kept,
+        });
+    }
+    let mut result: Vec<Option<BitMask>> = vec![None; scores.len()];
+    let mut active: Vec<usize> = (0..scores.len()).collect();
+    let mut remaining = k;
+    loop {
+        let segments: Vec<&[f32]> = active.iter().map(|&i| scores[i].as_slice()).collect();
+        let masks = prune_lowest(&segments, remaining);
+        // Parameters that would drop under the floor are fixed at the floor and leave the pool;
+        // the others can only lose more units once the threshold rises, so they are settled
+        // when no one overflows.
+        let over: Vec<usize> = active
+            .iter()
+            .zip(&masks)
+            .filter(|&(&i, m)| m.count_zeros() > cap(&scores[i]))
+            .map(|(&i, _)| i)
+            .collect();
+        if over.is_empty() {
+            for (&i, m) in active.iter().zip(masks) {
+                result[i] = Some(m);
+            }
+            break;
+        }
+        for &i in &over {
+            let c = cap(&scores[i]);
+            result[i] = Some(prune_lowest(&[&scores[i]], c).remove(0));
+            remaining -= c;
+        }
+        active.retain(|i| !over.contains(i));
+    }
+    Ok(result
+        .into_iter()
+        .map(|m| m.expect("every parameter settled"))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pruned(m: &BitMask) -> Vec<usize> {
+        (0..m.len()).filter(|&i| m.get(i) == Some(false)).collect()
+    }
+
+    #[test]
+    fn lamp_by_hand() {
+        // squares: [9, 1, 4] sorted: 1 (u1), 4 (u2), 9 (u0); suffix sums 14, 13, 9
+        let l = lamp_scores(&[3.0, 1.0, 2.0]);
+        let expect = [9.0 / 9.0, 1.0 / 14.0, 4.0 / 13.0];
+        for (a, b) in l.iter().zip(expect) {
+            assert!((a - b).abs() < 1e-6, "{l:?}");
+        }
+    }
+
+    #[test]
+    fn local_and_global_by_hand() {
+        let scores = vec![vec![0.1, 0.2, 0.3, 0.4], vec![5.0, 6.0]];
+        let paths = ["a", "b"];
+        let local = allocate(&Scope::Local, 0.5, 1, &paths, &scores).unwrap();
+        assert_eq!(pruned(&local[0]), vec![0, 1]);
+        assert_eq!(pruned(&local[1]), vec![0]);
+        let global = allocate(&Scope::Global, 0.5, 1, &paths, &scores).unwrap();
+        assert_eq!(pruned(&global[0]), vec![0, 1, 2]);
+        assert!(pruned(&global[1]).is_empty());
+    }
+
+    #[test]
+    fn global_floor_moves_the_count_elsewhere() {
+        // 5 of 8: the 5 lowest would empty `a` (4 units); it is held at 1 kept and `b`
+        // makes up the count.
+        let scores = vec![vec![0.1, 0.2, 0.3, 0.4], vec![5.0, 6.0, 7.0, 8.0]];
+        let masks = allocate(&Scope::Global, 0.625, 1, &["a", "b"], &scores).unwrap();
+        assert_eq!(pruned(&masks[0]), vec![0, 1, 2]);
+        assert_eq!(pruned(&masks[1]), vec![0, 1]);
+        let err = allocate(&Scope::Global, 0.99, 1, &["a", "b"], &scores).unwrap_err();
+        assert!(matches!(
+            err,
+            PruneError::TooManyToPrune {
+                requested: 8,
+                available: 6,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn densities_override_per_path() {
+        let scores = vec![vec![1.0, 2.0, 3.0, 4.0], vec![1.0, 2.0, 3.0, 4.0]];
+        let map = BTreeMap::from([("b".to_string(), 0.25)]);
+        let masks = allocate(&Scope::Densities(map), 0.5, 1, &["a", "b"], &scores).unwrap();
+        assert_eq!(pruned(&masks[0]), vec![0, 1]);
+        assert_eq!(pruned(&masks[1]), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn rounding_is_half_away_from_zero() {
+        assert_eq!(count_for(0.5, 5), 3);
+        assert_eq!(count_for(0.3, 10), 3);
+        assert_eq!(count_for(0.0, 10), 0);
+    }
+}

@@ -1,0 +1,25 @@
+//! # burn-prune
+//!
+//! Neural-network pruning for [Burn](https://burn.dev) 0.22: masks at any granularity,
+//! criteria you can extend, local/global/LAMP scopes, and masked training that keeps pruned
+//! weights at exactly zero.
+//!
+//! This is the facade crate: it re-exports [`burn_prune_core`] (and, as they land, the
+//! schedule, pruning-at-initialization and metrics crates). Enable the `ndarray`, `flex` or
+//! `wgpu` feature to turn on the matching Burn backend.
+//!
+//! ```
+//! use burn::prelude::*;
+//! use burn::nn::{Linear, LinearConfig};
+//! use burn_prune::{criterion::Magnitude, PrunerConfig, SparsityReport};
+//!
+//! #[derive(Module, Debug)]
+//! struct Net { fc: Linear }
+//!
+//! let device = Device::flex();
+//! let net = Net { fc: LinearConfig::new(16, 4).init(&device) };
+//! let (net, masks) = PrunerConfig::new(0.75).init(Magnitude::l1()).prune(net).unwrap();
+//! println!("{}", SparsityReport::of_model(&net, &masks).unwrap());
+//! ```
+
+pub use burn_prune_core::*;

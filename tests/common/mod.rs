@@ -1,0 +1,88 @@
+//! A small CNN shared by the integration tests (conv-BN-ReLU blocks, global pooling, linear).
+#![allow(dead_code)]
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::prelude::*;
+
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
+    pub act: Relu,
+}
+
+#[derive(Module, Debug)]
+pub struct SmallCnn {
+    pub blocks: Vec<ConvBlock>,
+    pub pool: AdaptiveAvgPool2d,
+    pub fc: Linear,
+}
+
+impl SmallCnn {
+    /// `channels[0]` input channels, then one block per further entry, then `classes` outputs.
+    pub fn new(channels: &[usize], classes: usize, device: &Device) -> Self {
+        let blocks = channels
+            .windows(2)
+            .map(|w| ConvBlock {
+                conv: Conv2dConfig::new([w[0], w[1]], [3, 3])
+                    .with_padding(PaddingConfig2d::Same)
+                    .init(device),
+                bn: BatchNormConfig::new(w[1]).init(device),
+                act: Relu::new(),
+            })
+            .collect();
+        Self {
+            blocks,
+            pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            fc: LinearConfig::new(*channels.last().unwrap(), classes).init(device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x = x;
+        for b in &self.blocks {
+            x = b.act.forward(b.bn.forward(b.conv.forward(x)));
+        }
+        let [n, c, _, _] = x.dims();
+        self.fc.forward(self.pool.forward(x).reshape([n, c]))
+    }
+}
+
+/// Deterministic pseudo-random floats in [-1, 1) (host side, identical on every backend).
+pub fn host_floats(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// A batch of inputs and labels made on the host and moved to `device`.
+pub fn batch(
+    n: usize,
+    channels: usize,
+    size: usize,
+    classes: usize,
+    seed: u64,
+    device: &Device,
+) -> (Tensor<4>, Tensor<1, Int>) {
+    let x = host_floats(n * channels * size * size, seed);
+    let y: Vec<i64> = (0..n)
+        .map(|i| ((i as u64 * 7 + seed) % classes as u64) as i64)
+        .collect();
+    (
+        Tensor::<4>::from_data(TensorData::new(x, [n, channels, size, size]), device),
+        Tensor::<1, Int>::from_data(TensorData::new(y, [n]), device),
+    )
+}
+
+/// The flat values of a float tensor.
+pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec_as::<f32>().unwrap()
+}

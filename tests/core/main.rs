@@ -1,0 +1,12 @@
+//! Integration tests of burn-prune on CPU backends (flex and ndarray).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod criteria;
+mod custom_criterion;
+mod errors;
+mod granularities;
+mod masked_training;
+mod masks_in_model;
+mod supervised_training;

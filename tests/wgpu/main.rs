@@ -1,0 +1,73 @@
+//! The same masks on wgpu as on the CPU.
+//!
+//! These tests need a Vulkan driver (on a machine without a GPU, Mesa's lavapipe:
+//! `apt-get install mesa-vulkan-drivers libvulkan1`), so they are `#[ignore]`d in the plain
+//! `cargo test` run; `.ci/run` installs the driver and runs them with `-- --ignored`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use burn::prelude::*;
+use burn_prune::criterion::{Fpgm, Magnitude};
+use burn_prune::{Granularity, PrunerConfig, Scope, SparsityReport};
+use common::{SmallCnn, batch, values};
+
+fn wgpu() -> Device {
+    Device::wgpu(DeviceKind::DefaultDevice)
+}
+
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+fn masks_on_wgpu_equal_cpu_masks_exactly() {
+    let cpu = Device::flex();
+    cpu.seed(21);
+    let model = SmallCnn::new(&[4, 8, 16], 10, &cpu);
+    let on_gpu = model.clone().to_device(&wgpu());
+    let configs = [
+        (Granularity::Element, Scope::Global, 0.5),
+        (Granularity::Filter, Scope::Local, 0.5),
+        (Granularity::Kernel, Scope::Lamp, 0.7),
+        (Granularity::NM { n: 2, m: 4 }, Scope::Global, 0.5),
+    ];
+    for (g, scope, s) in configs {
+        let pruner = PrunerConfig::new(s)
+            .with_granularity(g)
+            .with_scope(scope)
+            .init(Magnitude::l2());
+        assert_eq!(
+            pruner.masks(&on_gpu).unwrap(),
+            pruner.masks(&model).unwrap(),
+            "{g}"
+        );
+    }
+    let fpgm = PrunerConfig::new(0.25)
+        .with_granularity(Granularity::Filter)
+        .init(Fpgm);
+    assert_eq!(fpgm.masks(&on_gpu).unwrap(), fpgm.masks(&model).unwrap());
+}
+
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+fn masked_model_on_wgpu_matches_cpu() {
+    let cpu = Device::flex();
+    cpu.seed(4);
+    let model = SmallCnn::new(&[3, 8, 8], 4, &cpu);
+    let pruner = PrunerConfig::new(0.5)
+        .with_granularity(Granularity::Filter)
+        .init(Magnitude::l1());
+    let (masked_cpu, masks) = pruner.prune(model.clone()).unwrap();
+    let (masked_gpu, masks_gpu) = pruner.prune(model.to_device(&wgpu())).unwrap();
+    assert_eq!(masks, masks_gpu);
+    let weights_cpu = values(masked_cpu.blocks[1].conv.weight.val());
+    let weights_gpu = values(masked_gpu.blocks[1].conv.weight.val());
+    assert_eq!(weights_cpu, weights_gpu, "masking is exact");
+    let report_cpu = SparsityReport::of_model(&masked_cpu, &masks).unwrap();
+    let report_gpu = SparsityReport::of_model(&masked_gpu, &masks).unwrap();
+    assert_eq!(report_cpu, report_gpu);
+    let (x, _) = batch(2, 3, 8, 4, 9, &cpu);
+    let out_cpu = values(masked_cpu.valid().forward(x.clone()));
+    let out_gpu = values(masked_gpu.valid().forward(x.to_device(&wgpu())));
+    for (a, b) in out_cpu.iter().zip(&out_gpu) {
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+}
