@@ -67,7 +67,7 @@ impl UnitMap {
                 .ok_or_else(|| unsupported("it has no input axis (rank 1)"))
         };
         let divisible = |axis: usize, divisor: usize, what: &'static str| {
-            if shape[axis] % divisor == 0 {
+            if shape[axis].is_multiple_of(divisor) {
                 Ok(())
             } else {
                 Err(PruneError::NotDivisible {

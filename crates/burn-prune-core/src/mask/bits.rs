@@ -49,10 +49,8 @@ impl BitMask {
     pub fn filled(len: usize, value: bool) -> Self {
         let mut words = vec![if value { u64::MAX } else { 0 }; len.div_ceil(64)];
         let rem = len % 64;
-        if value && rem != 0 {
-            if let Some(last) = words.last_mut() {
-                *last = (1u64 << rem) - 1;
-            }
+        if let Some(last) = words.last_mut().filter(|_| value && rem != 0) {
+            *last = (1u64 << rem) - 1;
         }
         Self { len, words }
     }
