@@ -186,3 +186,36 @@ impl ModuleVisitor for AddressVisitor {
         });
     }
 }
+
+/// The module path during a visit: pushed on `enter_module`, popped on `exit_module`.
+#[derive(Default)]
+pub(crate) struct PathStack(Vec<String>);
+
+impl PathStack {
+    pub fn enter(&mut self, name: &str) {
+        self.0.push(name.to_string());
+    }
+
+    pub fn exit(&mut self) {
+        self.0.pop();
+    }
+
+    /// The dotted path of the current position.
+    pub fn path(&self) -> String {
+        self.0.join(".")
+    }
+
+    /// At `<owner>.prune_mask.pruned` (a pruning mask's tensor): the owner's path.
+    pub fn mask_owner(&self) -> Option<String> {
+        match self.0.as_slice() {
+            [owner @ .., reparam, field]
+                if !owner.is_empty()
+                    && reparam == crate::mask::PruneMask::PATH_NAME
+                    && field == "pruned" =>
+            {
+                Some(owner.join("."))
+            }
+            _ => None,
+        }
+    }
+}

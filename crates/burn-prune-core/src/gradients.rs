@@ -1,5 +1,6 @@
 //! Gathering gradients of selected parameters over user-supplied batches.
 
+use crate::address::PathStack;
 use crate::criterion::GradientStats;
 use crate::error::{PruneError, Result};
 use crate::host::to_f32;
@@ -44,7 +45,7 @@ where
         let mut v = GradReader {
             grads: &grads,
             paths,
-            stack: Vec::new(),
+            stack: PathStack::default(),
             out: HashMap::new(),
             error: None,
         };
@@ -94,20 +95,20 @@ where
 struct GradReader<'a> {
     grads: &'a Gradients,
     paths: &'a HashSet<String>,
-    stack: Vec<String>,
+    stack: PathStack,
     out: HashMap<String, Vec<f32>>,
     error: Option<PruneError>,
 }
 
 impl ModuleVisitor for GradReader<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
+        self.stack.enter(name);
     }
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
+        self.stack.exit();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let path = self.stack.join(".");
+        let path = self.stack.path();
         if self.error.is_some() || !self.paths.contains(&path) || self.out.contains_key(&path) {
             return;
         }

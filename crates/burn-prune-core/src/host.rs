@@ -1,7 +1,7 @@
 //! Reading parameters (and their installed masks) to host buffers.
 
+use crate::address::PathStack;
 use crate::error::{PruneError, Result};
-use crate::mask::PruneMask;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -57,7 +57,7 @@ pub(crate) fn read_params<M: Module>(
 ) -> Result<HashMap<String, HostParam>> {
     let mut v = Reader {
         paths,
-        stack: Vec::new(),
+        stack: PathStack::default(),
         out: HashMap::new(),
         error: None,
     };
@@ -70,20 +70,20 @@ pub(crate) fn read_params<M: Module>(
 
 struct Reader<'a> {
     paths: &'a HashSet<String>,
-    stack: Vec<String>,
+    stack: PathStack,
     out: HashMap<String, HostParam>,
     error: Option<PruneError>,
 }
 
 impl ModuleVisitor for Reader<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
+        self.stack.enter(name);
     }
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
+        self.stack.exit();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let path = self.stack.join(".");
+        let path = self.stack.path();
         if self.error.is_some() || !self.paths.contains(&path) {
             return;
         }
@@ -95,16 +95,9 @@ impl ModuleVisitor for Reader<'_> {
         }
     }
     fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<D, Bool>>) {
-        // `<owner>.prune_mask.pruned`
-        let n = self.stack.len();
-        if self.error.is_some()
-            || n < 3
-            || self.stack[n - 2] != PruneMask::PATH_NAME
-            || self.stack[n - 1] != "pruned"
-        {
+        let Some(owner) = self.stack.mask_owner().filter(|_| self.error.is_none()) else {
             return;
-        }
-        let owner = self.stack[..n - 2].join(".");
+        };
         if let Some(host) = self.out.get_mut(&owner) {
             match to_bool(param.val(), &owner) {
                 Ok(bits) => host.pruned = Some(bits),

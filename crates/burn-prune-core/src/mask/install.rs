@@ -1,7 +1,7 @@
 //! Installing, updating, reading and removing masks in a model.
 
 use super::{BitMask, MaskSet, ParamMask, PruneMask};
-use crate::address::param_addresses;
+use crate::address::{PathStack, param_addresses};
 use crate::error::{PruneError, Result};
 use crate::granularity::{Granularity, Layout};
 use crate::host::read_params;
@@ -44,7 +44,7 @@ pub fn install_masks<M: Module>(model: M, masks: &MaskSet) -> Result<M> {
         model
     } else {
         model.map(&mut MaskUpdater {
-            stack: Vec::new(),
+            stack: PathStack::default(),
             masks: update,
         })
     };
@@ -84,7 +84,7 @@ pub fn remove_masks<M: Module>(model: M) -> Result<M> {
     }
     Ok(model
         .map(&mut MaskUpdater {
-            stack: Vec::new(),
+            stack: PathStack::default(),
             masks,
         })
         .materialize())
@@ -153,26 +153,24 @@ impl Reparameterizer for MaskInstaller {
 }
 
 struct MaskUpdater {
-    stack: Vec<String>,
+    stack: PathStack,
     masks: HashMap<String, Vec<bool>>,
 }
 
 impl ModuleMapper for MaskUpdater {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
+        self.stack.enter(name);
     }
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
+        self.stack.exit();
     }
     fn map_bool<const D: usize>(
         &mut self,
         param: Param<Tensor<D, Bool>>,
     ) -> Param<Tensor<D, Bool>> {
-        let n = self.stack.len();
-        if n < 3 || self.stack[n - 2] != PruneMask::PATH_NAME || self.stack[n - 1] != "pruned" {
+        let Some(owner) = self.stack.mask_owner() else {
             return param;
-        }
-        let owner = self.stack[..n - 2].join(".");
+        };
         match self.masks.remove(&owner) {
             None => param,
             Some(pruned) => param.map(|old| {
