@@ -3,15 +3,16 @@
 //!
 //! `cargo bench --bench global_magnitude`
 //!
-//! - `select/*`: from host weight buffers to bit masks: `|w|`, exact global k-th selection,
+//! - `select/*`: from host weight buffers to bit masks: exact global k-th selection by `|w|`,
 //!   masks (what `torch.nn.utils.prune.global_unstructured` and a numpy partition + mask do);
 //! - `pruner/*`: the whole `Pruner::masks` on a Burn model on the flex backend: read the
-//!   weights off the device, score, select, build the `MaskSet`.
+//!   weights off the device, score, select, build the `MaskSet`;
+//! - `read/*`: only reading the weights off the device (`into_data`), the floor under `pruner`.
 
 use burn::module::{Module, Param};
 use burn::prelude::*;
 use burn_prune::criterion::Magnitude;
-use burn_prune::{ParamSelector, PrunerConfig, prune_lowest};
+use burn_prune::{ParamSelector, PrunerConfig, prune_lowest_magnitude};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -72,14 +73,10 @@ fn model(buffers: &[Vec<f32>], device: &Device) -> WeightSet {
 }
 
 fn select(buffers: &[Vec<f32>], sparsity: f64) -> usize {
-    let scores: Vec<Vec<f32>> = buffers
-        .iter()
-        .map(|b| b.iter().map(|w| w.abs()).collect())
-        .collect();
-    let refs: Vec<&[f32]> = scores.iter().map(|s| s.as_slice()).collect();
+    let refs: Vec<&[f32]> = buffers.iter().map(|s| s.as_slice()).collect();
     let total: usize = refs.iter().map(|s| s.len()).sum();
     let k = (sparsity * total as f64).round() as usize;
-    let masks = prune_lowest(&refs, k).unwrap();
+    let masks = prune_lowest_magnitude(&refs, k).unwrap();
     masks.iter().map(|m| m.count_zeros()).sum()
 }
 
@@ -101,6 +98,14 @@ fn bench(c: &mut Criterion) {
         let pruner = PrunerConfig::new(0.9)
             .with_selector(ParamSelector::default().include("weights.*"))
             .init(Magnitude::l1());
+        group.bench_function(format!("read/{name}"), |b| {
+            b.iter(|| {
+                net.weights
+                    .iter()
+                    .map(|p| p.val().into_data().num_elements())
+                    .sum::<usize>()
+            })
+        });
         group.bench_function(format!("pruner/{name}"), |b| {
             b.iter_batched(
                 || (),

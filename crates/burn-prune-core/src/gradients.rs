@@ -115,7 +115,7 @@ impl ModuleVisitor for GradReader<'_> {
         if let Some(g) = param.val().grad(self.grads) {
             match to_f32(g, &path) {
                 Ok(v) => {
-                    self.out.insert(path, v);
+                    self.out.insert(path, v.into_vec());
                 }
                 Err(e) => self.error = Some(e),
             }

@@ -6,15 +6,66 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use std::collections::{HashMap, HashSet};
 
-/// Read a float tensor to a host `Vec<f32>` (converting from f16/bf16/f64 if needed).
-pub(crate) fn to_f32<const D: usize>(tensor: Tensor<D>, path: &str) -> Result<Vec<f32>> {
-    tensor
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| PruneError::Data {
-            path: path.to_string(),
-            reason: format!("{e:?}"),
-        })
+/// Float values read off a device.
+///
+/// Where the tensor is `f32` its own host buffer is kept (no second copy, which matters for
+/// 100M-weight models); other float types are converted.
+pub(crate) struct HostFloats(Repr);
+
+enum Repr {
+    /// `f32` data whose bytes were checked to view as a mutable `f32` slice.
+    Data(TensorData),
+    Vec(Vec<f32>),
+}
+
+impl HostFloats {
+    /// The values as an owned vector (reusing the buffer where its layout allows).
+    pub fn into_vec(self) -> Vec<f32> {
+        match self.0 {
+            Repr::Vec(v) => v,
+            Repr::Data(d) => d
+                .try_into_vec::<f32>()
+                .unwrap_or_else(|_| unreachable!("checked to be f32 at construction")),
+        }
+    }
+}
+
+impl std::ops::Deref for HostFloats {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match &self.0 {
+            Repr::Vec(v) => v,
+            Repr::Data(d) => d
+                .as_slice::<f32>()
+                .unwrap_or_else(|_| unreachable!("checked to view as f32 at construction")),
+        }
+    }
+}
+
+impl std::ops::DerefMut for HostFloats {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        match &mut self.0 {
+            Repr::Vec(v) => v,
+            Repr::Data(d) => d
+                .as_mut_slice::<f32>()
+                .unwrap_or_else(|_| unreachable!("checked to view as f32 at construction")),
+        }
+    }
+}
+
+/// Read a float tensor to host memory (converting from f16/bf16/f64 if needed).
+pub(crate) fn to_f32<const D: usize>(tensor: Tensor<D>, path: &str) -> Result<HostFloats> {
+    let err = |e: &dyn std::fmt::Debug| PruneError::Data {
+        path: path.to_string(),
+        reason: format!("{e:?}"),
+    };
+    let mut data = tensor.try_into_data().map_err(|e| err(&e))?;
+    if data.as_mut_slice::<f32>().is_ok() {
+        return Ok(HostFloats(Repr::Data(data)));
+    }
+    data.try_into_vec_as::<f32>()
+        .map(|v| HostFloats(Repr::Vec(v)))
+        .map_err(|e| err(&e))
 }
 
 /// Read a bool tensor to a host `Vec<bool>`.
@@ -31,14 +82,14 @@ pub(crate) fn to_bool<const D: usize>(tensor: Tensor<D, Bool>, path: &str) -> Re
 /// What [`read_params`] found for one parameter.
 pub(crate) struct HostParam {
     /// The stored (base) value.
-    pub base: Vec<f32>,
+    pub base: HostFloats,
     /// `true` where an installed pruning mask prunes the element.
     pub pruned: Option<Vec<bool>>,
 }
 
 impl HostParam {
     /// The effective value: the base with masked elements at zero.
-    pub fn effective(mut self) -> Vec<f32> {
+    pub fn effective(mut self) -> HostFloats {
         if let Some(pruned) = &self.pruned {
             for (w, &p) in self.base.iter_mut().zip(pruned) {
                 if p {

@@ -62,15 +62,28 @@ pub use select::ParamSelector;
 /// assert_eq!(masks[1].to_bools(), vec![false, true]);
 /// ```
 pub fn prune_lowest(segments: &[&[f32]], k: usize) -> Result<Vec<BitMask>> {
-    for (i, s) in segments.iter().enumerate() {
-        if let Some(index) = s.iter().position(|x| !x.is_finite()) {
-            return Err(PruneError::NonFiniteScore {
-                criterion: "prune_lowest".into(),
-                path: format!("segment {i}"),
-                index,
-                value: s[index],
-            });
-        }
+    threshold::prune_lowest(segments, k, threshold::Keys::Scores)
+        .map_err(|e| non_finite("prune_lowest", e))
+}
+
+/// [`prune_lowest`] ranking the values by magnitude `|w|`: global magnitude pruning of raw
+/// weight buffers without building a score buffer. `-0.0` and `0.0` tie.
+///
+/// ```
+/// let masks = burn_prune_core::prune_lowest_magnitude(&[&[-0.3, 0.1], &[0.2, -0.4]], 2).unwrap();
+/// assert_eq!(masks[0].to_bools(), vec![true, false]);
+/// assert_eq!(masks[1].to_bools(), vec![false, true]);
+/// ```
+pub fn prune_lowest_magnitude(weights: &[&[f32]], k: usize) -> Result<Vec<BitMask>> {
+    threshold::prune_lowest(weights, k, threshold::Keys::Magnitude)
+        .map_err(|e| non_finite("prune_lowest_magnitude", e))
+}
+
+fn non_finite(criterion: &str, e: threshold::NonFinite) -> PruneError {
+    PruneError::NonFiniteScore {
+        criterion: criterion.into(),
+        path: format!("segment {}", e.segment),
+        index: e.index,
+        value: e.value,
     }
-    Ok(threshold::prune_lowest(segments, k))
 }

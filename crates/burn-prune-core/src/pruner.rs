@@ -7,12 +7,12 @@ use crate::criterion::{
 use crate::error::{PruneError, Result};
 use crate::gradients::gather_gradients;
 use crate::granularity::{Granularity, Layout, Reduction, UnitMap};
-use crate::host::read_params;
+use crate::host::{HostFloats, read_params};
 use crate::mask::{BitMask, MaskSet, ParamMask, PruneMask, install_masks};
 use crate::pattern::PathPattern;
 use crate::scope::{Scope, allocate};
 use crate::select::ParamSelector;
-use crate::threshold::key;
+use crate::threshold::{Keys, key};
 use burn::config::Config;
 use burn::module::Module;
 use burn::prelude::*;
@@ -267,7 +267,7 @@ impl Pruner {
                         p.clone(),
                         BatchNormScales {
                             path: bn.clone(),
-                            gamma: h.base.clone(),
+                            gamma: h.base.to_vec(),
                         },
                     )
                 })
@@ -275,7 +275,7 @@ impl Pruner {
             .collect();
 
         let mut maps = Vec::with_capacity(selected.len());
-        let mut scores = Vec::with_capacity(selected.len());
+        let mut scores: Vec<Ranked> = Vec::with_capacity(selected.len());
         for p in &selected {
             let layout = layouts
                 .iter()
@@ -303,19 +303,46 @@ impl Pruner {
                     reason: "no gradient was gathered for it".into(),
                 });
             }
-            let unit_scores = self.unit_scores(&ctx, self.criterion.score(&ctx)?)?;
-            scores.push(unit_scores);
+            let ranked = self.unit_scores(&ctx, self.criterion.score(&ctx)?)?;
+            scores.push(match ranked {
+                Some(v) => Ranked::Scores(v),
+                None => Ranked::Weights(weight),
+            });
             maps.push((units, layout));
         }
+        // Rank weights by magnitude in place unless every parameter is ranked that way.
+        let keys = if scores.iter().all(|r| matches!(r, Ranked::Weights(_))) {
+            Keys::Magnitude
+        } else {
+            for r in &mut scores {
+                if let Ranked::Weights(w) = r {
+                    w.iter_mut().for_each(|x| *x = x.abs());
+                }
+            }
+            Keys::Scores
+        };
+        let scores: Vec<&[f32]> = scores.iter().map(Ranked::as_slice).collect();
 
         let keeps: Vec<BitMask> = if let Granularity::NM { n, .. } = cfg.granularity {
             maps.iter()
                 .zip(&scores)
-                .map(|((map, _), s)| nm_keep(map, s, n))
-                .collect()
+                .zip(&selected)
+                .map(|(((map, _), s), p)| {
+                    check_finite(s, &name, &p.path)?;
+                    Ok(nm_keep(map, s, n, keys))
+                })
+                .collect::<Result<_>>()?
         } else {
             let path_refs: Vec<&str> = selected.iter().map(|p| p.path.as_str()).collect();
-            let unit_keeps = allocate(&cfg.scope, cfg.sparsity, cfg.min_kept, &path_refs, &scores)?;
+            let unit_keeps = allocate(
+                &cfg.scope,
+                cfg.sparsity,
+                cfg.min_kept,
+                &name,
+                &path_refs,
+                &scores,
+                keys,
+            )?;
             maps.iter()
                 .zip(unit_keeps)
                 .map(|((map, _), k)| {
@@ -341,8 +368,11 @@ impl Pruner {
         Ok(set)
     }
 
-    /// Validate a criterion's output and bring it to one score per unit (per element for N:M).
-    fn unit_scores(&self, ctx: &ScoreContext<'_>, scores: Scores) -> Result<Vec<f32>> {
+    /// Validate a criterion's output and bring it to one score per unit (per element for
+    /// element and N:M granularities). `None`: rank the weights by magnitude. Per-element
+    /// scores are checked for NaN and infinity by the selection itself, in the pass it makes
+    /// anyway.
+    fn unit_scores(&self, ctx: &ScoreContext<'_>, scores: Scores) -> Result<Option<Vec<f32>>> {
         let name = self.criterion.name();
         let path = &ctx.param.path;
         let count_error = |expected, got, what| PruneError::ScoreCount {
@@ -355,14 +385,20 @@ impl Pruner {
         let g = ctx.granularity();
         let per_element = matches!(g, Granularity::Element | Granularity::NM { .. });
         let out = match scores {
+            Scores::WeightMagnitude if per_element => return Ok(None),
+            Scores::WeightMagnitude => {
+                let abs: Vec<f32> = ctx.weight.iter().map(|w| w.abs()).collect();
+                check_finite(&abs, &name, path)?;
+                ctx.units.reduce(&abs, self.config.reduction)
+            }
             Scores::Elements(v) => {
                 if v.len() != ctx.units.numel() {
                     return Err(count_error(ctx.units.numel(), v.len(), "elements"));
                 }
-                check_finite(&v, &name, path)?;
                 if per_element {
-                    return Ok(v);
+                    return Ok(Some(v));
                 }
+                check_finite(&v, &name, path)?;
                 ctx.units.reduce(&v, self.config.reduction)
             }
             Scores::Units(v) => {
@@ -374,6 +410,7 @@ impl Pruner {
                             "units (single weights)",
                         ));
                     }
+                    return Ok(Some(v));
                 } else if v.len() != ctx.units.n_units() {
                     return Err(count_error(ctx.units.n_units(), v.len(), "units"));
                 }
@@ -381,7 +418,22 @@ impl Pruner {
             }
         };
         check_finite(&out, &name, path)?;
-        Ok(out)
+        Ok(Some(out))
+    }
+}
+
+/// One parameter's ranking buffer: scores, or the weights themselves (ranked by magnitude).
+enum Ranked {
+    Scores(Vec<f32>),
+    Weights(HostFloats),
+}
+
+impl Ranked {
+    fn as_slice(&self) -> &[f32] {
+        match self {
+            Self::Scores(v) => v,
+            Self::Weights(v) => v,
+        }
     }
 }
 
@@ -399,7 +451,7 @@ fn check_finite(v: &[f32], criterion: &str, path: &str) -> Result<()> {
 
 /// N:M: in every group keep the `n` highest-scoring elements (lowest scores, then lowest
 /// indices, are pruned first).
-fn nm_keep(map: &UnitMap, scores: &[f32], n: usize) -> BitMask {
+fn nm_keep(map: &UnitMap, scores: &[f32], n: usize, keys: Keys) -> BitMask {
     let m = map.unit_size();
     let mut fill = vec![0usize; map.n_units()];
     let mut members = vec![0usize; map.numel()];
@@ -411,7 +463,10 @@ fn nm_keep(map: &UnitMap, scores: &[f32], n: usize) -> BitMask {
     let mut group: Vec<(u32, usize)> = Vec::with_capacity(m);
     for chunk in members.chunks(m) {
         group.clear();
-        group.extend(chunk.iter().map(|&e| (key(scores[e]), e)));
+        group.extend(chunk.iter().map(|&e| {
+            let s = scores[e];
+            (key(if keys == Keys::Magnitude { s.abs() } else { s }), e)
+        }));
         group.sort_unstable();
         for &(_, e) in &group[..m - n] {
             keep.set(e, false);

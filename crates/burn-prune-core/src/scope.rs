@@ -2,7 +2,7 @@
 
 use crate::error::{PruneError, Result};
 use crate::mask::BitMask;
-use crate::threshold::{key, prune_lowest};
+use crate::threshold::{Keys, key, prune_lowest};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -66,41 +66,63 @@ pub fn lamp_scores(scores: &[f32]) -> Vec<f32> {
 
 /// Unit keep masks for each parameter's unit scores under `scope`.
 ///
-/// `paths[i]` names `scores[i]`; `sparsity` is the pruner's target; densities were validated
-/// by the caller.
+/// `paths[i]` names `scores[i]`; `keys` says whether the buffers are scores or weights ranked
+/// by magnitude; a NaN or infinite value is an error naming `criterion` and the path.
+/// `sparsity` is the pruner's target; densities were validated by the caller.
 pub(crate) fn allocate(
     scope: &Scope,
     sparsity: f64,
     min_kept: usize,
+    criterion: &str,
     paths: &[&str],
-    scores: &[Vec<f32>],
+    scores: &[&[f32]],
+    keys: Keys,
 ) -> Result<Vec<BitMask>> {
-    let local = |s: f64, unit_scores: &[f32]| {
-        let n = unit_scores.len();
+    let select = |members: &[usize], segments: &[&[f32]], k: usize, keys: Keys| {
+        prune_lowest(segments, k, keys).map_err(|e| PruneError::NonFiniteScore {
+            criterion: criterion.to_string(),
+            path: paths[members[e.segment]].to_string(),
+            index: e.index,
+            value: e.value,
+        })
+    };
+    let local = |i: usize, s: f64| {
+        let n = scores[i].len();
         let k = count_for(s, n).min(n.saturating_sub(min_kept));
-        prune_lowest(&[unit_scores], k).remove(0)
+        Ok::<_, PruneError>(select(&[i], &[scores[i]], k, keys)?.remove(0))
     };
     match scope {
-        Scope::Local => Ok(scores.iter().map(|s| local(sparsity, s)).collect()),
-        Scope::Densities(map) => Ok(paths
-            .iter()
-            .zip(scores)
-            .map(|(p, s)| local(map.get(*p).map_or(sparsity, |d| 1.0 - d), s))
-            .collect()),
-        Scope::Global => global(sparsity, min_kept, scores),
+        Scope::Local => (0..scores.len()).map(|i| local(i, sparsity)).collect(),
+        Scope::Densities(map) => (0..scores.len())
+            .map(|i| local(i, map.get(paths[i]).map_or(sparsity, |d| 1.0 - d)))
+            .collect(),
+        Scope::Global => global(sparsity, min_kept, scores, |m, s, k| select(m, s, k, keys)),
         Scope::Lamp => {
+            // Check first, so that an error names the criterion's value, not its LAMP score.
+            let all: Vec<usize> = (0..scores.len()).collect();
+            select(&all, scores, 0, keys)?;
+            // LAMP squares the scores, so weights and their magnitudes give the same result.
             let lamp: Vec<Vec<f32>> = scores.iter().map(|s| lamp_scores(s)).collect();
-            global(sparsity, min_kept, &lamp)
+            let lamp: Vec<&[f32]> = lamp.iter().map(Vec::as_slice).collect();
+            global(sparsity, min_kept, &lamp, |m, s, k| {
+                select(m, s, k, Keys::Scores)
+            })
         }
     }
 }
 
-/// Global selection with a per-parameter floor of `min_kept` units.
-fn global(sparsity: f64, min_kept: usize, scores: &[Vec<f32>]) -> Result<Vec<BitMask>> {
+/// Global selection with a per-parameter floor of `min_kept` units. `select(members,
+/// segments, k)` prunes the `k` lowest of `segments`, which are `scores[members[i]]`.
+fn global(
+    sparsity: f64,
+    min_kept: usize,
+    scores: &[&[f32]],
+    select: impl Fn(&[usize], &[&[f32]], usize) -> Result<Vec<BitMask>>,
+) -> Result<Vec<BitMask>> {
     let total: usize = scores.iter().map(|s| s.len()).sum();
     let k = count_for(sparsity, total);
-    let cap = |s: &Vec<f32>| s.len().saturating_sub(min_kept);
-    let available: usize = scores.iter().map(cap).sum();
+    let cap = |s: &[f32]| s.len().saturating_sub(min_kept);
+    let available: usize = scores.iter().map(|s| cap(s)).sum();
     if k > available {
         return Err(PruneError::TooManyToPrune {
             requested: k,
@@ -112,15 +134,15 @@ fn global(sparsity: f64, min_kept: usize, scores: &[Vec<f32>]) -> Result<Vec<Bit
     let mut active: Vec<usize> = (0..scores.len()).collect();
     let mut remaining = k;
     loop {
-        let segments: Vec<&[f32]> = active.iter().map(|&i| scores[i].as_slice()).collect();
-        let masks = prune_lowest(&segments, remaining);
+        let segments: Vec<&[f32]> = active.iter().map(|&i| scores[i]).collect();
+        let masks = select(&active, &segments, remaining)?;
         // Parameters that would drop under the floor are fixed at the floor and leave the pool;
         // the others can only lose more units once the threshold rises, so they are settled
         // when no one overflows.
         let over: Vec<usize> = active
             .iter()
             .zip(&masks)
-            .filter(|&(&i, m)| m.count_zeros() > cap(&scores[i]))
+            .filter(|&(&i, m)| m.count_zeros() > cap(scores[i]))
             .map(|(&i, _)| i)
             .collect();
         if over.is_empty() {
@@ -130,8 +152,8 @@ fn global(sparsity: f64, min_kept: usize, scores: &[Vec<f32>]) -> Result<Vec<Bit
             break;
         }
         for &i in &over {
-            let c = cap(&scores[i]);
-            result[i] = Some(prune_lowest(&[&scores[i]], c).remove(0));
+            let c = cap(scores[i]);
+            result[i] = Some(select(&[i], &[scores[i]], c)?.remove(0));
             remaining -= c;
         }
         active.retain(|i| !over.contains(i));
@@ -145,6 +167,25 @@ fn global(sparsity: f64, min_kept: usize, scores: &[Vec<f32>]) -> Result<Vec<Bit
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn allocate(
+        scope: &Scope,
+        sparsity: f64,
+        min_kept: usize,
+        paths: &[&str],
+        scores: &[Vec<f32>],
+    ) -> Result<Vec<BitMask>> {
+        let refs: Vec<&[f32]> = scores.iter().map(Vec::as_slice).collect();
+        super::allocate(
+            scope,
+            sparsity,
+            min_kept,
+            "test",
+            paths,
+            &refs,
+            Keys::Scores,
+        )
+    }
 
     fn pruned(m: &BitMask) -> Vec<usize> {
         (0..m.len()).filter(|&i| m.get(i) == Some(false)).collect()

@@ -2,11 +2,18 @@
 //!
 //! Scores are compared by value, ties broken by position (earlier segment first, then lower
 //! index), so the result is one well-defined set whatever the platform or thread count.
-//! Large inputs use a two-level radix select on the order-preserving bit pattern of the `f32`
-//! scores (a 65 536-bin histogram of the high 16 bits, then of the low 16 bits inside the one
-//! bin that holds the k-th score), followed by one pass that writes the masks: three linear
-//! passes, split over the available cores. Small inputs use `select_nth_unstable` on packed
-//! `(score, index)` keys. Neither sorts.
+//!
+//! Large inputs use a radix select on the order-preserving bit pattern of the `f32` scores:
+//! one pass builds a 65 536-bin histogram of the high 16 bits (and finds any NaN or infinite
+//! score on the way), a second pass writes the masks for every score outside the one bin that
+//! holds the `k`-th score and collects the scores inside it, and `select_nth_unstable` on those
+//! few candidates settles the rest. Both passes are split over the available cores. If that
+//! bin is too crowded (heavy ties), a second histogram over the low 16 bits replaces the
+//! candidate list. Small inputs use `select_nth_unstable` on packed `(score, index)` keys.
+//! Nothing sorts.
+//!
+//! A buffer can be read as scores, or as weights whose magnitude `|w|` is the score
+//! ([`Keys::Magnitude`]), which saves materialising a score buffer for magnitude pruning.
 
 use crate::mask::BitMask;
 
@@ -30,35 +37,129 @@ pub(crate) fn key(x: f32) -> u32 {
     }
 }
 
+/// Order-preserving map from `|x|` to `u32` (finite values map below `0x7f80_0000`).
+#[inline(always)]
+fn magnitude_key(x: f32) -> u32 {
+    x.to_bits() & 0x7fff_ffff
+}
+
+/// How the values of a buffer are ranked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Keys {
+    /// The values are the scores.
+    Scores,
+    /// The values are weights, ranked by magnitude `|w|`.
+    Magnitude,
+}
+
+/// A NaN or infinite value, by segment and index.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct NonFinite {
+    pub segment: usize,
+    pub index: usize,
+    pub value: f32,
+}
+
 /// Keep masks (one per segment) that prune exactly the `k` lowest scores over all segments.
 ///
-/// All scores must be finite (callers check). `k` larger than the total prunes everything.
-pub(crate) fn prune_lowest(segments: &[&[f32]], k: usize) -> Vec<BitMask> {
+/// `k` larger than the total prunes everything. A NaN or infinite value is reported (the first
+/// in position order) instead of a result.
+pub(crate) fn prune_lowest(
+    segments: &[&[f32]],
+    k: usize,
+    keys: Keys,
+) -> Result<Vec<BitMask>, NonFinite> {
+    match keys {
+        Keys::Scores => select(segments, k, key, |b| !(0x0080..0xff80).contains(&b)),
+        Keys::Magnitude => select(segments, k, magnitude_key, |b| b >= 0x7f80),
+    }
+}
+
+fn first_non_finite(segments: &[&[f32]]) -> Result<(), NonFinite> {
+    for (segment, s) in segments.iter().enumerate() {
+        if let Some(index) = s.iter().position(|x| !x.is_finite()) {
+            return Err(NonFinite {
+                segment,
+                index,
+                value: s[index],
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `keyf` maps a value to its order-preserving key; `bad_bin` tells whether a high-16-bit bin
+/// holds only non-finite values.
+fn select<K, B>(
+    segments: &[&[f32]],
+    k: usize,
+    keyf: K,
+    bad_bin: B,
+) -> Result<Vec<BitMask>, NonFinite>
+where
+    K: Fn(f32) -> u32 + Copy + Sync,
+    B: Fn(u32) -> bool,
+{
     let total: usize = segments.iter().map(|s| s.len()).sum();
+    if total <= SMALL {
+        first_non_finite(segments)?;
+        return Ok(small(segments, k.min(total), keyf));
+    }
+    let items = work_items(segments);
+    let hist = histogram(segments, &items, keyf, None);
+    if hist
+        .iter()
+        .enumerate()
+        .any(|(b, &c)| c > 0 && bad_bin(b as u32))
+    {
+        first_non_finite(segments)?;
+    }
+    if k == 0 || k >= total {
+        return Ok(segments
+            .iter()
+            .map(|s| BitMask::filled(s.len(), k == 0))
+            .collect());
+    }
+    let k = k as u64;
+    let (hi, before_hi) = locate(&hist, k);
+    let in_bin = hist[hi as usize];
+    let mut masks = alloc_masks(segments);
+    if in_bin as usize <= (total / 8).max(SMALL) {
+        let candidates = write_masks(segments, &items, &mut masks, keyf, Bound::High(hi));
+        settle_candidates(&mut masks, &items, candidates, k - before_hi);
+    } else {
+        let (lo, before_lo) = locate(&histogram(segments, &items, keyf, Some(hi)), k - before_hi);
+        let t = hi << 16 | lo;
+        let equal = write_masks(segments, &items, &mut masks, keyf, Bound::Exact(t));
+        settle_ties(
+            segments,
+            &items,
+            &mut masks,
+            keyf,
+            t,
+            equal,
+            k - before_hi - before_lo,
+        );
+    }
+    Ok(segments
+        .iter()
+        .zip(masks)
+        .map(|(s, w)| BitMask::from_words(s.len(), w))
+        .collect())
+}
+
+fn small<K: Fn(f32) -> u32>(segments: &[&[f32]], k: usize, keyf: K) -> Vec<BitMask> {
     if k == 0 {
         return segments
             .iter()
             .map(|s| BitMask::filled(s.len(), true))
             .collect();
     }
-    if k >= total {
-        return segments
-            .iter()
-            .map(|s| BitMask::filled(s.len(), false))
-            .collect();
-    }
-    if total <= SMALL {
-        return prune_lowest_small(segments, k);
-    }
-    prune_lowest_radix(segments, k)
-}
-
-fn prune_lowest_small(segments: &[&[f32]], k: usize) -> Vec<BitMask> {
     let mut packed: Vec<u64> = Vec::with_capacity(segments.iter().map(|s| s.len()).sum());
     for s in segments {
         for &x in s.iter() {
             let idx = packed.len() as u64;
-            packed.push((key(x) as u64) << 32 | idx);
+            packed.push((keyf(x) as u64) << 32 | idx);
         }
     }
     let mut work = packed.clone();
@@ -109,21 +210,27 @@ fn threads() -> usize {
         .max(1)
 }
 
-/// Run `f` over the items on all cores; results come back in item order.
-fn par_map<T: Send>(items: &[Item], f: impl Fn(Item) -> T + Sync) -> Vec<T> {
-    let n_threads = threads().min(items.len()).max(1);
+/// Run `f` over the jobs on all cores (job `i` on thread `i mod threads`, so the split does
+/// not depend on timing); results come back in job order.
+fn par_map<J: Send, T: Send>(jobs: Vec<J>, f: impl Fn(J) -> T + Sync) -> Vec<T> {
+    let n = jobs.len();
+    let n_threads = threads().min(n).max(1);
     if n_threads == 1 {
-        return items.iter().map(|&it| f(it)).collect();
+        return jobs.into_iter().map(f).collect();
+    }
+    let mut per_thread: Vec<Vec<(usize, J)>> = (0..n_threads).map(|_| Vec::new()).collect();
+    for (i, job) in jobs.into_iter().enumerate() {
+        per_thread[i % n_threads].push((i, job));
     }
     let f = &f;
-    let mut slots: Vec<Option<T>> = (0..items.len()).map(|_| None).collect();
+    let mut slots: Vec<Option<T>> = (0..n).map(|_| None).collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..n_threads)
-            .map(|t| {
+        let handles: Vec<_> = per_thread
+            .into_iter()
+            .map(|jobs| {
                 scope.spawn(move || {
-                    (t..items.len())
-                        .step_by(n_threads)
-                        .map(|i| (i, f(items[i])))
+                    jobs.into_iter()
+                        .map(|(i, job)| (i, f(job)))
                         .collect::<Vec<_>>()
                 })
             })
@@ -136,26 +243,36 @@ fn par_map<T: Send>(items: &[Item], f: impl Fn(Item) -> T + Sync) -> Vec<T> {
     });
     slots
         .into_iter()
-        .map(|s| s.expect("every item produces a result"))
+        .map(|s| s.expect("every job produces a result"))
         .collect()
 }
 
-/// Histogram (high 16 bits, or low 16 bits restricted to one high bin) over all items.
-fn histogram(segments: &[&[f32]], items: &[Item], high_bin: Option<u32>) -> Vec<u64> {
-    let parts = par_map(items, |it| {
+/// Histogram of the high 16 bits of the keys, or of the low 16 bits of the keys whose high
+/// 16 bits are `high_bin`. One histogram per thread (not per item) keeps the merge cheap.
+fn histogram<K>(segments: &[&[f32]], items: &[Item], keyf: K, high_bin: Option<u32>) -> Vec<u64>
+where
+    K: Fn(f32) -> u32 + Copy + Sync,
+{
+    let n_threads = threads().min(items.len()).max(1);
+    let jobs: Vec<Vec<Item>> = (0..n_threads)
+        .map(|t| items.iter().skip(t).step_by(n_threads).copied().collect())
+        .collect();
+    let parts = par_map(jobs, |mine| {
         let mut h = vec![0u32; 1 << 16];
-        let data = &segments[it.segment][it.start..it.end];
-        match high_bin {
-            None => {
-                for &x in data {
-                    h[(key(x) >> 16) as usize] += 1;
+        for it in mine {
+            let data = &segments[it.segment][it.start..it.end];
+            match high_bin {
+                None => {
+                    for &x in data {
+                        h[(keyf(x) >> 16) as usize] += 1;
+                    }
                 }
-            }
-            Some(b) => {
-                for &x in data {
-                    let k = key(x);
-                    if k >> 16 == b {
-                        h[(k & 0xffff) as usize] += 1;
+                Some(b) => {
+                    for &x in data {
+                        let k = keyf(x);
+                        if k >> 16 == b {
+                            h[(k & 0xffff) as usize] += 1;
+                        }
                     }
                 }
             }
@@ -183,58 +300,180 @@ fn locate(hist: &[u64], k: u64) -> (u32, u64) {
     unreachable!("k is at most the number of values")
 }
 
-fn prune_lowest_radix(segments: &[&[f32]], k: usize) -> Vec<BitMask> {
-    let items = work_items(segments);
-    let k = k as u64;
-    let (hi, before_hi) = locate(&histogram(segments, &items, None), k);
-    let (lo, before_lo) = locate(&histogram(segments, &items, Some(hi)), k - before_hi);
-    let t = hi << 16 | lo;
-    // How many scores equal to `t` are pruned (the first ones in position order).
-    let mut ties = k - before_hi - before_lo;
-
-    // Write words with everything `<= t` pruned, counting the `== t` in each item.
-    let parts = par_map(&items, |it| {
-        let data = &segments[it.segment][it.start..it.end];
-        let mut words = vec![0u64; data.len().div_ceil(64)];
-        let mut equal = 0u64;
-        for (w, chunk) in words.iter_mut().zip(data.chunks(64)) {
-            let mut acc = 0u64;
-            for (i, &x) in chunk.iter().enumerate() {
-                let kx = key(x);
-                acc |= ((kx > t) as u64) << i;
-                equal += (kx == t) as u64;
-            }
-            *w = acc;
-        }
-        (words, equal)
-    });
-    let mut seg_words: Vec<Vec<u64>> = segments
+fn alloc_masks(segments: &[&[f32]]) -> Vec<Vec<u64>> {
+    segments
         .iter()
-        .map(|s| Vec::with_capacity(s.len().div_ceil(64)))
-        .collect();
-    for (it, (mut words, equal)) in items.iter().zip(parts) {
-        // Scores equal to `t` beyond the first `ties` (in position order) are kept.
-        if equal > 0 {
-            let data = &segments[it.segment][it.start..it.end];
-            let mut skip = ties.min(equal);
-            ties -= skip;
-            for (i, &x) in data.iter().enumerate() {
-                if key(x) == t {
-                    if skip > 0 {
-                        skip -= 1;
-                    } else {
-                        words[i / 64] |= 1 << (i % 64);
+        .map(|s| vec![0u64; s.len().div_ceil(64)])
+        .collect()
+}
+
+/// What [`write_masks`] keeps outright.
+#[derive(Clone, Copy)]
+enum Bound {
+    /// Keep keys whose high 16 bits exceed this bin; collect those in it.
+    High(u32),
+    /// Keep keys above this key; count those equal to it.
+    Exact(u32),
+}
+
+/// Per item: the candidates (`Bound::High`: low 16 bits and index inside the item of each key
+/// in the bin) or the number of keys equal to the threshold (`Bound::Exact`).
+enum Found {
+    Candidates(Vec<(u16, u32)>),
+    Equal(u64),
+}
+
+fn write_masks<K>(
+    segments: &[&[f32]],
+    items: &[Item],
+    masks: &mut [Vec<u64>],
+    keyf: K,
+    bound: Bound,
+) -> Vec<Found>
+where
+    K: Fn(f32) -> u32 + Copy + Sync,
+{
+    // Each item owns the mask words of its elements.
+    let mut jobs: Vec<(Item, &mut [u64])> = Vec::with_capacity(items.len());
+    for (segment, words) in masks.iter_mut().enumerate() {
+        let mut rest: &mut [u64] = words;
+        for it in items.iter().filter(|it| it.segment == segment) {
+            let (mine, tail) = rest.split_at_mut((it.end - it.start).div_ceil(64));
+            jobs.push((*it, mine));
+            rest = tail;
+        }
+    }
+    par_map(jobs, |(it, words)| {
+        let data = &segments[it.segment][it.start..it.end];
+        // Keep keys above `top`; keys in `from..=top` need a closer look.
+        let (top, from) = match bound {
+            Bound::High(b) => (b << 16 | 0xffff, b << 16),
+            Bound::Exact(t) => (t, t),
+        };
+        let mut cand = Vec::new();
+        let mut equal = 0u64;
+        for (w, (c, chunk)) in words.iter_mut().zip(data.chunks(64).enumerate()) {
+            let (above, at_least) = compare64(chunk, keyf, top, from);
+            *w = above;
+            let mut inside = at_least & !above;
+            match bound {
+                Bound::High(_) => {
+                    while inside != 0 {
+                        let i = inside.trailing_zeros() as usize;
+                        inside &= inside - 1;
+                        cand.push((keyf(chunk[i]) as u16, (c * 64 + i) as u32));
                     }
+                }
+                Bound::Exact(_) => equal += inside.count_ones() as u64,
+            }
+        }
+        match bound {
+            Bound::High(_) => Found::Candidates(cand),
+            Bound::Exact(_) => Found::Equal(equal),
+        }
+    })
+}
+
+/// For up to 64 values: bit `i` of the first word is set where `key > top`, of the second
+/// where `key >= from`. Full chunks go through byte flags packed eight at a time, which the
+/// compiler vectorises (about 3× faster than shifting bits in one by one).
+#[inline(always)]
+fn compare64<K: Fn(f32) -> u32>(chunk: &[f32], keyf: K, top: u32, from: u32) -> (u64, u64) {
+    let Ok(chunk) = <&[f32; 64]>::try_from(chunk) else {
+        let (mut above, mut at_least) = (0u64, 0u64);
+        for (i, &x) in chunk.iter().enumerate() {
+            let k = keyf(x);
+            above |= ((k > top) as u64) << i;
+            at_least |= ((k >= from) as u64) << i;
+        }
+        return (above, at_least);
+    };
+    let mut gt = [0u8; 64];
+    let mut ge = [0u8; 64];
+    for i in 0..64 {
+        let k = keyf(chunk[i]);
+        gt[i] = (k > top) as u8;
+        ge[i] = (k >= from) as u8;
+    }
+    let (mut above, mut at_least) = (0u64, 0u64);
+    for j in 0..8 {
+        above |= pack8(&gt[j * 8..j * 8 + 8]) << (j * 8);
+        at_least |= pack8(&ge[j * 8..j * 8 + 8]) << (j * 8);
+    }
+    (above, at_least)
+}
+
+/// Eight 0/1 bytes to eight bits (byte `i` to bit `i`): the multiplication moves byte `i`'s
+/// low bit to bit `56 + i` without carries, since no two partial products overlap below it.
+#[inline(always)]
+fn pack8(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(bytes);
+    u64::from_le_bytes(b).wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
+/// Prune the `k` lowest candidates (by low bits, then position) and keep the others.
+fn settle_candidates(masks: &mut [Vec<u64>], items: &[Item], found: Vec<Found>, k: u64) {
+    let lists: Vec<Vec<(u16, u32)>> = found
+        .into_iter()
+        .map(|f| match f {
+            Found::Candidates(c) => c,
+            Found::Equal(_) => unreachable!("written with Bound::High"),
+        })
+        .collect();
+    // Candidates in position order: item order, then index inside the item.
+    let mut packed: Vec<u64> = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+    for c in &lists {
+        for &(lo, _) in c {
+            let ordinal = packed.len() as u64;
+            packed.push((lo as u64) << 40 | ordinal);
+        }
+    }
+    let mut work = packed.clone();
+    let (_, &mut kth, _) = work.select_nth_unstable(k as usize - 1);
+    let mut ordinal = 0;
+    for (it, c) in items.iter().zip(&lists) {
+        for &(_, i) in c {
+            if packed[ordinal] > kth {
+                let e = it.start + i as usize;
+                masks[it.segment][e / 64] |= 1 << (e % 64);
+            }
+            ordinal += 1;
+        }
+    }
+}
+
+/// Keep the keys equal to `t` beyond the first `ties` of them in position order.
+fn settle_ties<K: Fn(f32) -> u32>(
+    segments: &[&[f32]],
+    items: &[Item],
+    masks: &mut [Vec<u64>],
+    keyf: K,
+    t: u32,
+    found: Vec<Found>,
+    mut ties: u64,
+) {
+    for (it, f) in items.iter().zip(found) {
+        let Found::Equal(equal) = f else {
+            unreachable!("written with Bound::Exact")
+        };
+        if equal == 0 {
+            continue;
+        }
+        let data = &segments[it.segment][it.start..it.end];
+        let mut skip = ties.min(equal);
+        ties -= skip;
+        for (i, &x) in data.iter().enumerate() {
+            if keyf(x) == t {
+                if skip > 0 {
+                    skip -= 1;
+                } else {
+                    let e = it.start + i;
+                    masks[it.segment][e / 64] |= 1 << (e % 64);
                 }
             }
         }
-        seg_words[it.segment].extend(words);
     }
-    segments
-        .iter()
-        .zip(seg_words)
-        .map(|(s, w)| BitMask::from_words(s.len(), w))
-        .collect()
 }
 
 #[cfg(test)]
@@ -247,7 +486,7 @@ mod tests {
         let mut all: Vec<(f32, usize, usize)> = Vec::new();
         for (s, seg) in segments.iter().enumerate() {
             for (i, &x) in seg.iter().enumerate() {
-                all.push((x, s, i));
+                all.push((x + 0.0, s, i));
             }
         }
         all.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
@@ -258,11 +497,19 @@ mod tests {
         keep
     }
 
-    fn run(segments: &[Vec<f32>], k: usize) -> Vec<Vec<bool>> {
+    fn run(segments: &[Vec<f32>], k: usize, keys: Keys) -> Vec<Vec<bool>> {
         let refs: Vec<&[f32]> = segments.iter().map(|s| s.as_slice()).collect();
-        prune_lowest(&refs, k)
+        prune_lowest(&refs, k, keys)
+            .unwrap()
             .iter()
             .map(|m| m.to_bools())
+            .collect()
+    }
+
+    fn abs(segments: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        segments
+            .iter()
+            .map(|s| s.iter().map(|x| x.abs()).collect())
             .collect()
     }
 
@@ -271,26 +518,62 @@ mod tests {
         let xs = [-3.0f32, -1.0, -0.0, 0.0, 1e-30, 0.5, 2.0, 1e30];
         for w in xs.windows(2) {
             assert!(key(w[0]) <= key(w[1]), "{} vs {}", w[0], w[1]);
+            let (a, b) = (w[0].abs(), w[1].abs());
+            assert_eq!(a <= b, magnitude_key(w[0]) <= magnitude_key(w[1]));
         }
         assert_eq!(key(-0.0), key(0.0));
+        assert_eq!(magnitude_key(-0.0), magnitude_key(0.0));
+    }
+
+    #[test]
+    fn pack8_and_compare64_by_hand() {
+        assert_eq!(pack8(&[1, 0, 0, 0, 0, 0, 0, 0]), 0b1);
+        assert_eq!(pack8(&[0, 0, 0, 0, 0, 0, 0, 1]), 0b1000_0000);
+        assert_eq!(pack8(&[1, 1, 0, 1, 0, 0, 1, 1]), 0b1100_1011);
+        assert_eq!(pack8(&[1; 8]), 0xff);
+        let xs: Vec<f32> = (0..64).map(|i| i as f32).collect();
+        let (t, f) = (key(40.0), key(10.0));
+        let expect_above: u64 = (41..64).map(|i| 1u64 << i).sum();
+        let expect_from: u64 = (10..64).map(|i| 1u64 << i).sum();
+        assert_eq!(compare64(&xs, key, t, f), (expect_above, expect_from));
+        assert_eq!(
+            compare64(&xs[..20], key, t, f),
+            (0, (10..20).map(|i| 1u64 << i).sum())
+        );
     }
 
     #[test]
     fn ties_break_by_position() {
         let segs = vec![vec![1.0, 0.5, 0.5], vec![0.5, 2.0]];
         assert_eq!(
-            run(&segs, 2),
+            run(&segs, 2, Keys::Scores),
             vec![vec![true, false, false], vec![true, true]]
         );
         assert_eq!(
-            run(&segs, 3),
+            run(&segs, 3, Keys::Scores),
             vec![vec![true, false, false], vec![false, true]]
         );
     }
 
     #[test]
-    fn radix_path_matches_reference_with_heavy_ties() {
-        // 300k values over only 1000 distinct levels: many ties at the threshold.
+    fn non_finite_values_are_reported_on_both_paths() {
+        for n in [10, SMALL + 10] {
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let mut a = vec![1.0f32; n];
+                a[n - 3] = bad;
+                let segs = [&[0.5f32, 2.0][..], &a[..]];
+                for keys in [Keys::Scores, Keys::Magnitude] {
+                    let err = prune_lowest(&segs, 5, keys).unwrap_err();
+                    assert_eq!((err.segment, err.index), (1, n - 3), "{bad} {keys:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn radix_paths_match_reference_with_heavy_ties() {
+        // 300k values over only 1000 distinct levels: many ties at the threshold, so the
+        // bin of the k-th value is crowded (second-histogram path).
         let n: usize = 300_000;
         let a: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 10.0).collect();
         let b: Vec<f32> = (0..n / 3)
@@ -298,8 +581,72 @@ mod tests {
             .collect();
         let segs = vec![a, b];
         for k in [1, 12_345, 200_000, 399_999] {
-            assert_eq!(run(&segs, k), reference(&segs, k), "k = {k}");
+            assert_eq!(run(&segs, k, Keys::Scores), reference(&segs, k), "k = {k}");
+            let mags = abs(&segs);
+            assert_eq!(
+                run(&segs, k, Keys::Magnitude),
+                reference(&mags, k),
+                "|.| k = {k}"
+            );
         }
+    }
+
+    #[test]
+    fn radix_crowded_bin_matches_reference() {
+        // Every value shares its high 16 bits (five neighbouring floats above 1.0, and their
+        // negatives for magnitudes): the second-histogram path, with ties across items.
+        let n: usize = 200_000;
+        let level = |i: usize| f32::from_bits(1.0f32.to_bits() + (i * 7 % 5) as u32);
+        let a: Vec<f32> = (0..n).map(level).collect();
+        let b: Vec<f32> = (0..n / 2).map(|i| -level(i * 3)).collect();
+        let segs = vec![a, b];
+        let mags = abs(&segs);
+        for k in [1, 40_000, 150_001, 299_999] {
+            assert_eq!(run(&mags, k, Keys::Scores), reference(&mags, k), "k = {k}");
+            assert_eq!(
+                run(&segs, k, Keys::Magnitude),
+                reference(&mags, k),
+                "|.| k = {k}"
+            );
+        }
+    }
+
+    #[test]
+    fn radix_candidate_path_matches_reference() {
+        // Spread-out values (a sparse k-th bin) with a few exact ties planted across items.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
+        };
+        let mut a: Vec<f32> = (0..150_000).map(|_| next()).collect();
+        let mut b: Vec<f32> = (0..70_001).map(|_| next()).collect();
+        for i in (0..a.len()).step_by(997) {
+            a[i] = 0.75;
+        }
+        for i in (0..b.len()).step_by(991) {
+            b[i] = -0.75;
+        }
+        let segs = vec![a, b];
+        let n = 220_001;
+        for k in [1, 1000, n / 2, (0.9 * n as f64) as usize, n - 1] {
+            assert_eq!(run(&segs, k, Keys::Scores), reference(&segs, k), "k = {k}");
+            let mags = abs(&segs);
+            assert_eq!(
+                run(&segs, k, Keys::Magnitude),
+                reference(&mags, k),
+                "|.| k = {k}"
+            );
+        }
+        assert!(run(&segs, 0, Keys::Scores).iter().flatten().all(|&b| b));
+        assert!(
+            run(&segs, n + 5, Keys::Scores)
+                .iter()
+                .flatten()
+                .all(|&b| !b)
+        );
     }
 
     proptest! {
@@ -311,9 +658,10 @@ mod tests {
             let segs: Vec<Vec<f32>> = segs.into_iter().map(|s| s.into_iter().map(|v| v as f32 * 0.25).collect()).collect();
             let total: usize = segs.iter().map(|s| s.len()).sum();
             let k = (frac * total as f64).round() as usize;
-            let got = run(&segs, k);
+            let got = run(&segs, k, Keys::Scores);
             prop_assert_eq!(got.iter().flatten().filter(|&&b| !b).count(), k);
             prop_assert_eq!(got, reference(&segs, k));
+            prop_assert_eq!(run(&segs, k, Keys::Magnitude), reference(&abs(&segs), k));
         }
     }
 }

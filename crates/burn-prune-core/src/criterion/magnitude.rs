@@ -48,9 +48,7 @@ impl Criterion for Magnitude {
     fn score(&self, ctx: &ScoreContext<'_>) -> Result<Scores> {
         match ctx.granularity() {
             // |w| orders single weights for both norms; N:M selects inside groups by element.
-            Granularity::Element | Granularity::NM { .. } => Ok(Scores::Elements(
-                ctx.weight.iter().map(|w| w.abs()).collect(),
-            )),
+            Granularity::Element | Granularity::NM { .. } => Ok(Scores::WeightMagnitude),
             _ => {
                 let reduction = match self.norm {
                     Norm::L1 => Reduction::L1,

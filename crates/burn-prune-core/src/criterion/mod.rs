@@ -46,6 +46,10 @@ pub enum Scores {
     Elements(Vec<f32>),
     /// One score per unit, in [`UnitMap`] order.
     Units(Vec<f32>),
+    /// Each element's score is the magnitude `|w|` of its effective weight. Equivalent to
+    /// `Elements(weight.iter().map(|w| w.abs()).collect())`, but the pruner can rank the
+    /// weights themselves instead of a copy (used by [`Magnitude`](super::criterion::Magnitude)).
+    WeightMagnitude,
 }
 
 /// What gradients a criterion needs.
