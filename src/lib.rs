@@ -23,3 +23,7 @@
 //! ```
 
 pub use burn_prune_core::*;
+
+/// Reference models (CIFAR and ImageNet ResNets, VGG, MobileNetV2, MLP) built with Burn
+/// modules, with the published parameter counts; see [`burn_prune_models`].
+pub use burn_prune_models as models;

@@ -9,4 +9,5 @@ mod errors;
 mod granularities;
 mod masked_training;
 mod masks_in_model;
+mod structure;
 mod supervised_training;

@@ -221,6 +221,38 @@ pub enum PruneError {
     /// A configuration value is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// Capturing the forward pass failed (or the forward pass itself panicked).
+    #[error("cannot trace the model: {reason}")]
+    Trace {
+        /// What went wrong.
+        reason: String,
+    },
+    /// The tracer met an operation whose effect on channels it does not know, on a tensor that
+    /// carries prunable channels. Declare it a barrier to treat its inputs as unprunable.
+    #[error(
+        "operation #{index} `{op}` (near `{near}`) acts on prunable channels in a way the \
+         dependency analysis does not know: {reason}; declare `{op}` a barrier to keep those \
+         channels"
+    )]
+    UnknownChannelOp {
+        /// Position of the operation in the traced graph.
+        index: usize,
+        /// The operation's name (as in Burn's IR, e.g. `Gather`).
+        op: String,
+        /// The nearest parameter path (the layer that produced the channels, or the last one
+        /// before the operation).
+        near: String,
+        /// Why the analysis cannot follow it.
+        reason: String,
+    },
+    /// A structural plan does not fit the model it is applied to.
+    #[error("the structural plan does not fit the model at `{path}`: {reason}")]
+    PlanMismatch {
+        /// The parameter path.
+        path: String,
+        /// What disagrees.
+        reason: String,
+    },
 }
 
 /// Result alias with [`PruneError`].

@@ -36,6 +36,7 @@ mod pruner;
 mod report;
 mod scope;
 mod select;
+pub mod structure;
 mod threshold;
 
 pub use address::{LayerKind, ParamAddress, param_addresses};

@@ -1,0 +1,22 @@
+//! Structural pruning: trace a model, find the parameter dimensions coupled to each channel,
+//! rank whole channels, and cut them out physically.
+//!
+//! ```text
+//! model ──trace──▶ Trace ──DependencyGraph::build──▶ groups ──GroupPruner::plan──▶
+//!       StructuralPlan ──apply──▶ smaller model of the same type
+//! ```
+//!
+//! A channel removed from a group is removed from every member (a conv's filter, the
+//! BatchNorm entries after it, the next layer's input channel, every layer joined to it by a
+//! residual add), so the compacted model computes what the dense model computes with those
+//! channels at zero.
+
+mod graph;
+mod importance;
+mod plan;
+mod trace;
+
+pub use graph::{DependencyGraph, GraphOptions, Group, GroupMember, op_name};
+pub use importance::{GroupNormalization, GroupPruner, GroupPrunerConfig, GroupReduction};
+pub use plan::{AxisKeep, ParamSlice, StructuralPlan};
+pub use trace::{Trace, TracedParam, trace};

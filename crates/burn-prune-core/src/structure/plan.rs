@@ -1,0 +1,321 @@
+//! The structural plan (which indices of which parameter dimensions are kept) and compaction.
+
+use super::graph::DependencyGraph;
+use crate::address::PathStack;
+use crate::error::{PruneError, Result};
+use burn::module::{Module, ModuleMapper, Param, ParamId};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The kept indices along one axis of a parameter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AxisKeep {
+    /// The axis.
+    pub axis: usize,
+    /// Kept indices, ascending.
+    pub indices: Vec<usize>,
+}
+
+/// How one parameter is cut.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamSlice {
+    /// Shape before compaction.
+    pub shape: Vec<usize>,
+    /// Kept indices per cut axis.
+    pub keep: Vec<AxisKeep>,
+}
+
+impl ParamSlice {
+    /// Shape after compaction.
+    pub fn new_shape(&self) -> Vec<usize> {
+        let mut s = self.shape.clone();
+        for k in &self.keep {
+            s[k.axis] = k.indices.len();
+        }
+        s
+    }
+}
+
+/// Which indices of which parameter dimensions survive structural pruning.
+///
+/// It is the pruning history: serializable (JSON), and [`apply`](Self::apply) replays it on
+/// any model of the same architecture — the pruned model itself, or a freshly initialised
+/// one, which then has the compacted shapes and can load the compacted model's record.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StructuralPlan {
+    /// Cut parameters, by path.
+    pub params: BTreeMap<String, ParamSlice>,
+}
+
+impl StructuralPlan {
+    /// The plan that keeps, in every group of `graph`, the units marked `true` in
+    /// `keep[group][unit]`. Pinned units must be kept; every group keeps at least one unit.
+    pub fn from_groups(graph: &DependencyGraph, keep: &[Vec<bool>]) -> Result<Self> {
+        if keep.len() != graph.groups.len() {
+            return Err(PruneError::Config(format!(
+                "{} keep lists for {} groups",
+                keep.len(),
+                graph.groups.len()
+            )));
+        }
+        let mut plan = Self::default();
+        for (g, kept) in graph.groups.iter().zip(keep) {
+            if kept.len() != g.n_units {
+                return Err(PruneError::Config(format!(
+                    "group `{}` has {} units, the keep list {}",
+                    g.root(),
+                    g.n_units,
+                    kept.len()
+                )));
+            }
+            if let Some((u, why)) = g.pinned.iter().find(|&(&u, _)| !kept[u]) {
+                return Err(PruneError::Config(format!(
+                    "unit {u} of group `{}` cannot be removed: {why}",
+                    g.root()
+                )));
+            }
+            if !kept.iter().any(|&k| k) {
+                return Err(PruneError::Config(format!(
+                    "group `{}` would lose all its units",
+                    g.root()
+                )));
+            }
+            if kept.iter().all(|&k| k) {
+                continue;
+            }
+            for m in &g.members {
+                let shape = graph.shapes.get(&m.path).cloned().unwrap_or_default();
+                let indices: Vec<usize> =
+                    (0..m.units.len()).filter(|&i| kept[m.units[i]]).collect();
+                if indices.is_empty() {
+                    return Err(PruneError::PlanMismatch {
+                        path: m.path.clone(),
+                        reason: format!("axis {} would lose every index", m.axis),
+                    });
+                }
+                let slice = plan.params.entry(m.path.clone()).or_insert(ParamSlice {
+                    shape,
+                    keep: Vec::new(),
+                });
+                slice.keep.push(AxisKeep {
+                    axis: m.axis,
+                    indices,
+                });
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Serialize as JSON.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).map_err(|e| PruneError::Format(e.to_string()))
+    }
+
+    /// Parse JSON written by [`to_json`](Self::to_json), checking that kept indices are in
+    /// range, ascending and on distinct axes.
+    pub fn from_json(json: &str) -> Result<Self> {
+        let plan: Self =
+            serde_json::from_str(json).map_err(|e| PruneError::Format(e.to_string()))?;
+        for (path, s) in &plan.params {
+            let mut axes = std::collections::BTreeSet::new();
+            for k in &s.keep {
+                let bad = k.axis >= s.shape.len()
+                    || !axes.insert(k.axis)
+                    || k.indices.windows(2).any(|w| w[0] >= w[1])
+                    || k.indices.last().is_some_and(|&i| i >= s.shape[k.axis])
+                    || k.indices.is_empty();
+                if bad {
+                    return Err(PruneError::PlanMismatch {
+                        path: path.clone(),
+                        reason: format!("invalid kept indices on axis {}", k.axis),
+                    });
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Total parameter elements removed from a model whose parameters are in the plan.
+    pub fn removed_elements(&self) -> usize {
+        self.params
+            .values()
+            .map(|s| s.shape.iter().product::<usize>() - s.new_shape().iter().product::<usize>())
+            .sum()
+    }
+
+    /// Compact `model`: every parameter in the plan is cut to its kept indices (on its own
+    /// device); the result has the same Rust type and new `ParamId`s for the cut parameters
+    /// (make a new optimizer). Every planned path must exist with the planned shape; a
+    /// parameter carrying a pruning mask is refused (materialize or remove masks first).
+    ///
+    /// BatchNorm running statistics are updated in place, as Burn's `RunningState` shares its
+    /// value between clones of a module: compact a model you no longer need as it was.
+    pub fn apply<M: Module>(&self, model: M) -> Result<M> {
+        let mut mapper = Compactor {
+            plan: self,
+            stack: PathStack::default(),
+            seen: Vec::new(),
+            error: None,
+        };
+        let out = model.map(&mut mapper);
+        if let Some(e) = mapper.error {
+            return Err(e);
+        }
+        if let Some(path) = self.params.keys().find(|p| !mapper.seen.contains(p)) {
+            return Err(PruneError::PlanMismatch {
+                path: path.clone(),
+                reason: "the model has no such parameter".into(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl StructuralPlan {
+    /// The dense equivalent of [`apply`](Self::apply): every planned parameter keeps its shape
+    /// and the entries at removed indices are set to zero (soft pruning). The compacted model
+    /// computes what this one computes, on the kept channels.
+    pub fn apply_as_zeros<M: Module>(&self, model: M) -> Result<M> {
+        let mut mapper = Zeroer {
+            inner: Compactor {
+                plan: self,
+                stack: PathStack::default(),
+                seen: Vec::new(),
+                error: None,
+            },
+        };
+        let out = model.map(&mut mapper);
+        let inner = mapper.inner;
+        if let Some(e) = inner.error {
+            return Err(e);
+        }
+        if let Some(path) = self.params.keys().find(|p| !inner.seen.contains(p)) {
+            return Err(PruneError::PlanMismatch {
+                path: path.clone(),
+                reason: "the model has no such parameter".into(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+struct Zeroer<'a> {
+    inner: Compactor<'a>,
+}
+
+impl ModuleMapper for Zeroer<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.inner.enter_module(name, container_type);
+    }
+    fn exit_module(&mut self, name: &str, container_type: &str) {
+        self.inner.exit_module(name, container_type);
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.inner.stack.path();
+        let Some(slice) = self.inner.plan.params.get(&path) else {
+            return param;
+        };
+        let Some(tensor) = self.inner.checked(&path, slice, &param) else {
+            return param;
+        };
+        let device = tensor.device();
+        let dims = tensor.dims();
+        let mut mask: Tensor<D> = Tensor::ones(dims, &device);
+        for k in &slice.keep {
+            let mut along = vec![0f32; slice.shape[k.axis]];
+            for &i in &k.indices {
+                along[i] = 1.0;
+            }
+            let mut shape = [1usize; D];
+            shape[k.axis] = along.len();
+            mask = mask * Tensor::<D>::from_data(TensorData::new(along, shape), &device);
+        }
+        param.map(|t| t * mask)
+    }
+    fn map_bool<const D: usize>(
+        &mut self,
+        param: Param<Tensor<D, Bool>>,
+    ) -> Param<Tensor<D, Bool>> {
+        self.inner.map_bool(param)
+    }
+}
+
+struct Compactor<'a> {
+    plan: &'a StructuralPlan,
+    stack: PathStack,
+    seen: Vec<String>,
+    error: Option<PruneError>,
+}
+
+impl Compactor<'_> {
+    /// The parameter's value if it has the planned shape (and no error happened before).
+    fn checked<const D: usize>(
+        &mut self,
+        path: &str,
+        slice: &ParamSlice,
+        param: &Param<Tensor<D>>,
+    ) -> Option<Tensor<D>> {
+        self.seen.push(path.to_string());
+        if self.error.is_some() {
+            return None;
+        }
+        let tensor = param.val();
+        if tensor.dims().as_slice() != slice.shape.as_slice() {
+            self.error = Some(PruneError::PlanMismatch {
+                path: path.to_string(),
+                reason: format!(
+                    "shape {:?}, the plan expects {:?}",
+                    tensor.dims(),
+                    slice.shape
+                ),
+            });
+            return None;
+        }
+        Some(tensor)
+    }
+}
+
+impl ModuleMapper for Compactor<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.stack.enter(name);
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.exit();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.stack.path();
+        let Some(slice) = self.plan.params.get(&path) else {
+            return param;
+        };
+        let Some(tensor) = self.checked(&path, slice, &param) else {
+            return param;
+        };
+        let require_grad = param.is_require_grad();
+        let device = tensor.device();
+        let mut t = tensor.detach();
+        for k in &slice.keep {
+            let idx: Vec<i64> = k.indices.iter().map(|&i| i as i64).collect();
+            let n = idx.len();
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &device);
+            t = t.select(k.axis, idx);
+        }
+        Param::initialized(ParamId::new(), t.set_require_grad(require_grad))
+    }
+    fn map_bool<const D: usize>(
+        &mut self,
+        param: Param<Tensor<D, Bool>>,
+    ) -> Param<Tensor<D, Bool>> {
+        if let Some(owner) = self.stack.mask_owner()
+            && self.plan.params.contains_key(&owner)
+            && self.error.is_none()
+        {
+            self.error = Some(PruneError::PlanMismatch {
+                path: owner,
+                reason: "it carries a pruning mask; materialize or remove masks before compaction"
+                    .into(),
+            });
+        }
+        param
+    }
+}

@@ -1,0 +1,230 @@
+//! Capturing one forward pass of a model as Burn IR, with every parameter path mapped to its
+//! tensor in the graph.
+
+use crate::address::PathStack;
+use crate::error::{PruneError, Result};
+use burn::backend::capture::{CaptureBackend, TensorId};
+use burn::backend::ir::OperationIr;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::prelude::*;
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// One parameter as it appears in a trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TracedParam {
+    /// The parameter path (`layers.0.conv.weight`).
+    pub path: String,
+    /// Its shape.
+    pub shape: Vec<usize>,
+}
+
+/// One forward pass of a model, recorded without being executed.
+///
+/// Made by [`trace`]. The graph is Burn's IR (`burn::backend::ir::OperationIr`), in execution
+/// order; every parameter (and BatchNorm running statistic) is known by its path.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    pub(crate) ops: Vec<OperationIr>,
+    pub(crate) params: Vec<TracedParam>,
+    pub(crate) param_ids: HashMap<TensorId, usize>,
+    pub(crate) input: TensorId,
+    pub(crate) output: TensorId,
+    pub(crate) input_shape: Vec<usize>,
+    pub(crate) output_shape: Vec<usize>,
+}
+
+impl Trace {
+    /// The recorded operations, in execution order.
+    pub fn operations(&self) -> &[OperationIr] {
+        &self.ops
+    }
+
+    /// The parameters, in module (visit) order.
+    pub fn params(&self) -> &[TracedParam] {
+        &self.params
+    }
+
+    /// The graph tensor of the parameter at `path`, if the model has one.
+    pub fn param_tensor(&self, path: &str) -> Option<TensorId> {
+        let index = self.params.iter().position(|p| p.path == path)?;
+        self.param_ids
+            .iter()
+            .find(|&(_, &i)| i == index)
+            .map(|(&id, _)| id)
+    }
+
+    /// The input shape the trace was taken with.
+    pub fn input_shape(&self) -> &[usize] {
+        &self.input_shape
+    }
+
+    /// The shape of the traced output.
+    pub fn output_shape(&self) -> &[usize] {
+        &self.output_shape
+    }
+
+    /// The graph tensor of the input.
+    pub fn input(&self) -> TensorId {
+        self.input
+    }
+
+    /// The graph tensor of the output.
+    pub fn output(&self) -> TensorId {
+        self.output
+    }
+}
+
+/// Parameters by graph tensor, the input and the output tensor.
+type Captured = (Vec<(TensorId, TracedParam)>, TensorId, TensorId);
+
+/// One capture device for the process (capture device ids are `u16` and never reused), and a
+/// lock, since one scope at a time may be active on it.
+fn capture_device() -> (&'static Device, MutexGuard<'static, ()>) {
+    static DEVICE: OnceLock<Device> = OnceLock::new();
+    static LOCK: Mutex<()> = Mutex::new(());
+    let guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    (DEVICE.get_or_init(Device::capture), guard)
+}
+
+fn tensor_id<const D: usize>(t: &Tensor<D>) -> Result<TensorId> {
+    t.clone()
+        .try_into_primitive::<CaptureBackend>()
+        .map(|p| p.id())
+        .map_err(|e| PruneError::Trace {
+            reason: format!("a tensor is not on the capture device: {e:?}"),
+        })
+}
+
+/// Record one forward pass of `model` on a zero input of `input_shape`.
+///
+/// `forward` is the model's forward function. The model is captured in evaluation mode
+/// (`valid()`, so BatchNorm uses its running statistics) on a capture device: nothing is
+/// computed and the model passed in is not changed. A forward pass that panics (for example
+/// on a wrong input shape) is reported as [`PruneError::Trace`].
+///
+/// ```
+/// use burn::nn::{Linear, LinearConfig};
+/// use burn::prelude::*;
+/// use burn_prune_core::structure::trace;
+///
+/// # #[allow(deprecated)]
+/// let device = Device::ndarray();
+/// let layer: Linear = LinearConfig::new(4, 3).init(&device);
+/// let t = trace(&layer, [2, 4], |m, x| m.forward(x)).unwrap();
+/// assert_eq!(t.output_shape(), &[2, 3]);
+/// assert!(t.param_tensor("weight").is_some());
+/// ```
+pub fn trace<M, F, const D: usize, const O: usize>(
+    model: &M,
+    input_shape: [usize; D],
+    forward: F,
+) -> Result<Trace>
+where
+    M: Module,
+    F: FnOnce(&M, Tensor<D>) -> Tensor<O>,
+{
+    if input_shape.contains(&0) {
+        return Err(PruneError::Trace {
+            reason: format!("input shape {input_shape:?} has a zero dimension"),
+        });
+    }
+    let (device, _guard) = capture_device();
+    let mut found: Option<Result<Captured>> = None;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        device.capture_scope(|scope| {
+            let model = model.valid().to_device(device);
+            let mut ids = IdCollector::default();
+            model.visit(&mut ids);
+            let x = Tensor::<D>::from_data(TensorData::zeros::<f32, _>(input_shape), device);
+            let y = forward(&model, x.clone());
+            let ends = tensor_id(&x).and_then(|xi| Ok((xi, tensor_id(&y)?)));
+            let (inputs, outputs) = match &ends {
+                Ok((xi, yi)) => (vec![*xi], vec![*yi]),
+                Err(_) => (vec![], vec![]),
+            };
+            found = Some(
+                ids.error
+                    .map_or(Ok(ids.out), Err)
+                    .and_then(|params| ends.map(|(xi, yi)| (params, xi, yi))),
+            );
+            scope.complete(inputs, outputs)
+        })
+    }));
+    let graph = match outcome {
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            return Err(PruneError::Trace {
+                reason: format!("the forward pass panicked: {msg}"),
+            });
+        }
+        Ok(r) => r.map_err(|e| PruneError::Trace {
+            reason: format!("capture failed: {e}"),
+        })?,
+    };
+    let (params, input, output) = found.ok_or_else(|| PruneError::Trace {
+        reason: "the capture scope did not run".into(),
+    })??;
+    let mut list = Vec::with_capacity(params.len());
+    let mut param_ids = HashMap::with_capacity(params.len());
+    for (id, p) in params {
+        param_ids.insert(id, list.len());
+        list.push(p);
+    }
+    let shape_of = |id: TensorId| {
+        graph
+            .graph
+            .operations
+            .iter()
+            .flat_map(|op| op.outputs())
+            .find(|t| t.id == id)
+            .map(|t| t.shape.as_slice().to_vec())
+            .unwrap_or_default()
+    };
+    Ok(Trace {
+        output_shape: shape_of(output),
+        ops: graph.graph.operations,
+        params: list,
+        param_ids,
+        input,
+        output,
+        input_shape: input_shape.to_vec(),
+    })
+}
+
+#[derive(Default)]
+struct IdCollector {
+    stack: PathStack,
+    out: Vec<(TensorId, TracedParam)>,
+    error: Option<PruneError>,
+}
+
+impl ModuleVisitor for IdCollector {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.stack.enter(name);
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.exit();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if self.error.is_some() {
+            return;
+        }
+        let t = param.val();
+        match tensor_id(&t) {
+            Ok(id) => self.out.push((
+                id,
+                TracedParam {
+                    path: self.stack.path(),
+                    shape: t.dims().to_vec(),
+                },
+            )),
+            Err(e) => self.error = Some(e),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The error type of this crate.
+
+/// Why a model configuration cannot be built.
+///
+/// Every `init` of this crate validates its configuration first and returns one of these
+/// instead of panicking.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// A CIFAR ResNet depth that is not `6n + 2` with `n ≥ 1`.
+    #[error(
+        "unsupported CIFAR ResNet depth {depth}: must be 6n + 2 with n >= 1 (20, 32, 44, 56, 110, ...)"
+    )]
+    UnsupportedCifarDepth {
+        /// The depth asked for.
+        depth: usize,
+    },
+    /// An ImageNet ResNet depth other than 18, 34, 50, 101 and 152.
+    #[error("unsupported ImageNet ResNet depth {depth}: expected one of 18, 34, 50, 101, 152")]
+    UnsupportedImagenetDepth {
+        /// The depth asked for.
+        depth: usize,
+    },
+    /// A size (channels, features, classes, stride, ...) that must be positive is zero.
+    #[error("{what} must be at least 1, got 0")]
+    Zero {
+        /// What was zero.
+        what: &'static str,
+    },
+    /// A per-block width list whose length is not the number of residual blocks.
+    #[error(
+        "block_widths has {got} entries but a depth-{depth} CIFAR ResNet has {expected} blocks"
+    )]
+    BlockWidthsLength {
+        /// The network depth.
+        depth: usize,
+        /// The number of residual blocks of that depth.
+        expected: usize,
+        /// The number of widths given.
+        got: usize,
+    },
+    /// A pruning ratio outside `[0, 1)` (or not finite).
+    #[error("pruning ratio {ratio} of stage {stage} is outside [0, 1)")]
+    InvalidRatio {
+        /// The stage (0-based).
+        stage: usize,
+        /// The ratio given.
+        ratio: f64,
+    },
+    /// A pruning ratio that would keep no filter at all.
+    #[error("pruning ratio {ratio} keeps no filter of the width-{width} stage {stage}")]
+    NothingKept {
+        /// The stage (0-based).
+        stage: usize,
+        /// The ratio given.
+        ratio: f64,
+        /// The stage width.
+        width: usize,
+    },
+    /// A skipped layer id that is not the first conv of a residual block.
+    #[error(
+        "layer {layer} is not the first conv of a residual block of ResNet-{depth} \
+         (even ids 2..={max}, counting the stem conv as 1)"
+    )]
+    InvalidSkipLayer {
+        /// The layer id given.
+        layer: usize,
+        /// The network depth.
+        depth: usize,
+        /// The largest valid id.
+        max: usize,
+    },
+    /// A named Li et al. (2017) variant that the paper does not define for this depth.
+    #[error("Li et al. (2017) define no pruned-{variant} variant of ResNet-{depth}")]
+    NoLiPreset {
+        /// The variant letter (`"A"`, `"B"`).
+        variant: &'static str,
+        /// The depth asked for.
+        depth: usize,
+    },
+    /// A parameter-free (option A) shortcut cannot shrink the channel count.
+    #[error("a zero-padding shortcut cannot map {input} channels to fewer ({output})")]
+    ShortcutShrinks {
+        /// Input channels.
+        input: usize,
+        /// Output channels.
+        output: usize,
+    },
+    /// A VGG configuration without any convolution.
+    #[error("the VGG cfg has no convolution")]
+    NoConvolution,
+    /// A width multiplier that is not finite and positive.
+    #[error("width multiplier {0} is not finite and positive")]
+    InvalidWidthMultiplier(f64),
+    /// A MobileNetV2 configuration without inverted-residual stages.
+    #[error("the MobileNetV2 configuration has no inverted-residual stage")]
+    NoStages,
+}

@@ -1,0 +1,243 @@
+//! Structural pruning: dependency groups by hand, compaction ≡ zeroed channels, plan replay.
+
+use crate::common::values;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::activation::relu;
+use burn_prune::PruneError;
+use burn_prune::criterion::Magnitude;
+use burn_prune::structure::{
+    DependencyGraph, GraphOptions, GroupPrunerConfig, StructuralPlan, trace,
+};
+
+/// A residual block, a two-branch concat, a strided conv and a flatten into a linear layer.
+#[derive(Module, Debug)]
+pub struct Branchy {
+    stem: Conv2d,
+    stem_bn: BatchNorm,
+    res1: Conv2d,
+    res1_bn: BatchNorm,
+    res2: Conv2d,
+    res2_bn: BatchNorm,
+    a: Conv2d,
+    b: Conv2d,
+    mix: Conv2d,
+    mix_bn: BatchNorm,
+    pool: AdaptiveAvgPool2d,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+fn conv(i: usize, o: usize, k: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([i, o], [k, k])
+        .with_padding(PaddingConfig2d::Same)
+        .init(device)
+}
+
+impl Branchy {
+    pub fn new(device: &Device) -> Self {
+        Self {
+            stem: conv(3, 8, 3, device),
+            stem_bn: BatchNormConfig::new(8).init(device),
+            res1: conv(8, 6, 3, device),
+            res1_bn: BatchNormConfig::new(6).init(device),
+            res2: conv(6, 8, 3, device),
+            res2_bn: BatchNormConfig::new(8).init(device),
+            a: conv(8, 4, 1, device),
+            b: conv(8, 6, 3, device),
+            mix: Conv2dConfig::new([10, 12], [3, 3])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device),
+            mix_bn: BatchNormConfig::new(12).init(device),
+            pool: AdaptiveAvgPool2dConfig::new([2, 2]).init(),
+            fc1: LinearConfig::new(48, 16).init(device),
+            fc2: LinearConfig::new(16, 5).init(device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = relu(self.stem_bn.forward(self.stem.forward(x)));
+        let y = relu(self.res1_bn.forward(self.res1.forward(x.clone())));
+        let y = self.res2_bn.forward(self.res2.forward(y));
+        let x = relu(x + y);
+        let c = Tensor::cat(vec![self.a.forward(x.clone()), self.b.forward(x)], 1);
+        let z = relu(self.mix_bn.forward(self.mix.forward(c)));
+        let z: Tensor<2> = self.pool.forward(z).flatten(1, 3);
+        self.fc2.forward(relu(self.fc1.forward(z)))
+    }
+}
+
+fn members(graph: &DependencyGraph, root: &str) -> Vec<String> {
+    let (_, g) = graph.group_of(root, 0).expect("group");
+    g.members
+        .iter()
+        .map(|m| format!("{}:{}", m.path, m.axis))
+        .collect()
+}
+
+fn bn(prefix: &str) -> Vec<String> {
+    ["gamma", "beta", "running_mean", "running_var"]
+        .iter()
+        .map(|p| format!("{prefix}.{p}:0"))
+        .collect()
+}
+
+#[test]
+fn groups_match_the_architecture() {
+    let device = Device::flex();
+    let model = Branchy::new(&device);
+    let t = trace(&model, [2, 3, 8, 8], |m, x| m.forward(x)).unwrap();
+    let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
+    assert_eq!(graph.groups.len(), 6, "{:#?}", graph.groups);
+
+    // The residual stream: the stem, the block's last conv, and every reader of the sum.
+    let mut stream = vec!["stem.weight:0".to_string(), "stem.bias:0".into()];
+    stream.extend(bn("stem_bn"));
+    stream.push("res1.weight:1".into());
+    stream.extend(["res2.weight:0".to_string(), "res2.bias:0".into()]);
+    stream.extend(bn("res2_bn"));
+    stream.extend(["a.weight:1".to_string(), "b.weight:1".into()]);
+    let mut got = members(&graph, "stem.weight");
+    got.sort();
+    stream.sort();
+    assert_eq!(got, stream);
+
+    // Concatenated branches form one group of 4 + 6 units read by `mix`.
+    let (_, cat) = graph.group_of("a.weight", 0).unwrap();
+    assert_eq!(cat.n_units, 10);
+    let mix_in = cat.members.iter().find(|m| m.path == "mix.weight").unwrap();
+    assert_eq!(mix_in.axis, 1);
+    let b_out = cat.members.iter().find(|m| m.path == "b.weight").unwrap();
+    assert_eq!(mix_in.units[4..].to_vec(), b_out.units);
+
+    // Flatten: each of the 12 channels feeds 2·2 consecutive inputs of fc1.
+    let (_, g) = graph.group_of("mix.weight", 0).unwrap();
+    let fc1_in = g.members.iter().find(|m| m.path == "fc1.weight").unwrap();
+    assert_eq!(fc1_in.axis, 0);
+    assert_eq!(fc1_in.units, (0..48).map(|i| i / 4).collect::<Vec<_>>());
+
+    // The classifier's outputs are pinned.
+    let (_, out) = graph.group_of("fc2.weight", 1).unwrap();
+    assert_eq!(out.n_units, 5);
+    assert_eq!(out.prunable(), 0);
+}
+
+fn run(model: &Branchy, x: &Tensor<4>) -> Vec<f32> {
+    values(model.forward(x.clone()))
+}
+
+fn assert_close(a: &[f32], b: &[f32]) {
+    assert_eq!(a.len(), b.len());
+    let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() <= 1e-4 * scale, "{x} vs {y} (scale {scale})");
+    }
+}
+
+#[test]
+fn compacted_model_equals_the_zeroed_dense_model_and_replays() {
+    let device = Device::flex();
+    let model = Branchy::new(&device);
+    let x = Tensor::<4>::random([3, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+    let t = trace(&model, [3, 3, 8, 8], |m, x| m.forward(x)).unwrap();
+    let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
+    let pruner = GroupPrunerConfig::new(0.5).init(Magnitude::l1());
+    let plan = pruner.plan(&model, &graph).unwrap();
+    assert_eq!(plan.params["stem.weight"].new_shape(), vec![4, 3, 3, 3]);
+    assert_eq!(plan.params["mix.weight"].new_shape(), vec![6, 5, 3, 3]);
+    assert_eq!(plan.params["fc1.weight"].new_shape(), vec![24, 8]);
+    assert!(!plan.params["fc2.weight"].keep.iter().any(|k| k.axis == 1));
+
+    let zeroed = plan
+        .apply_as_zeros(Branchy::new(&device).load_record(model.clone().into_record()))
+        .unwrap();
+    let expected = run(&zeroed, &x);
+    let small = plan.apply(model).unwrap();
+    assert_close(&run(&small, &x), &expected);
+    assert_eq!(small.stem.weight.dims(), [4, 3, 3, 3]);
+
+    // The plan survives JSON and rebuilds the small shapes on a fresh model, which then loads
+    // the compacted model's record.
+    let plan2 = StructuralPlan::from_json(&plan.to_json().unwrap()).unwrap();
+    assert_eq!(plan2, plan);
+    let fresh = plan2.apply(Branchy::new(&device)).unwrap();
+    let reloaded = fresh.load_record(small.clone().into_record());
+    assert_close(&run(&reloaded, &x), &expected);
+}
+
+#[derive(Module, Debug)]
+struct Odd {
+    conv: Conv2d,
+    fc: Linear,
+}
+
+impl Odd {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let y = self.conv.forward(x).cumsum(1);
+        self.fc.forward(y.mean_dims(&[2, 3]).flatten(1, 3))
+    }
+}
+
+#[test]
+fn unknown_channel_ops_are_errors_unless_declared_barriers() {
+    let device = Device::flex();
+    let model = Odd {
+        conv: conv(3, 4, 3, &device),
+        fc: LinearConfig::new(4, 2).init(&device),
+    };
+    let t = trace(&model, [1, 3, 6, 6], |m, x| m.forward(x)).unwrap();
+    let err = DependencyGraph::build(&t, &GraphOptions::default()).unwrap_err();
+    match &err {
+        PruneError::UnknownChannelOp { op, near, .. } => {
+            assert_eq!(op, "CumSum");
+            assert_eq!(near, "conv.weight");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let graph =
+        DependencyGraph::build(&t, &GraphOptions::default().with_barrier("CumSum")).unwrap();
+    let (_, g) = graph.group_of("conv.weight", 0).unwrap();
+    assert_eq!(g.prunable(), 0, "the barrier pins the conv's channels");
+}
+
+#[test]
+fn a_panicking_forward_is_a_trace_error() {
+    let device = Device::flex();
+    let model = Branchy::new(&device);
+    let err = trace(&model, [1, 5, 8, 8], |m, x| m.forward(x)).unwrap_err();
+    assert!(matches!(err, PruneError::Trace { .. }), "{err:?}");
+}
+
+#[test]
+fn plan_errors_name_the_parameter() {
+    let device = Device::flex();
+    let model = Branchy::new(&device);
+    let t = trace(&model, [1, 3, 8, 8], |m, x| m.forward(x)).unwrap();
+    let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
+    let mut keep: Vec<Vec<bool>> = graph.groups.iter().map(|g| vec![true; g.n_units]).collect();
+    let out = graph.groups.len() - 1;
+    keep[out][0] = false;
+    assert!(matches!(
+        StructuralPlan::from_groups(&graph, &keep),
+        Err(PruneError::Config(_))
+    ));
+    let bad =
+        r#"{"params":{"stem.weight":{"shape":[8,3,3,3],"keep":[{"axis":0,"indices":[3,1]}]}}}"#;
+    assert!(matches!(
+        StructuralPlan::from_json(bad),
+        Err(PruneError::PlanMismatch { .. })
+    ));
+    let other =
+        r#"{"params":{"stem.weight":{"shape":[9,3,3,3],"keep":[{"axis":0,"indices":[1]}]}}}"#;
+    let plan = StructuralPlan::from_json(other).unwrap();
+    let err = plan.apply(model).unwrap_err();
+    assert!(
+        matches!(err, PruneError::PlanMismatch { ref path, .. } if path == "stem.weight"),
+        "{err:?}"
+    );
+}
