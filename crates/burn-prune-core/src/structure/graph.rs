@@ -133,6 +133,15 @@ struct Info {
     elems: Vec<u32>,
 }
 
+/// The tensors of a convolution op (all conv IR structs have these fields).
+struct ConvIo<'a> {
+    x: &'a TensorIr,
+    weight: &'a TensorIr,
+    bias: Option<&'a TensorIr>,
+    groups: usize,
+    out: &'a TensorIr,
+}
+
 /// A tensor that is a parameter seen through shape-only ops (a mask, an added unit axis).
 #[derive(Clone, Debug)]
 struct Alias {
@@ -420,67 +429,30 @@ impl<'a> Analysis<'a> {
 
     fn module(&mut self, index: usize, op: &OperationIr, m: &ModuleOperationIr) -> Result<()> {
         use ModuleOperationIr as M;
+        // Every convolution op has the same fields; only the weight layout differs.
+        macro_rules! conv {
+            ($c:expr, $transposed:expr) => {
+                self.conv(
+                    index,
+                    op,
+                    ConvIo {
+                        x: &$c.x,
+                        weight: &$c.weight,
+                        bias: $c.bias.as_ref(),
+                        groups: $c.options.groups,
+                        out: &$c.out,
+                    },
+                    $transposed,
+                )
+            };
+        }
         match m {
-            M::Conv1d(c) => self.conv(
-                index,
-                op,
-                &c.x,
-                &c.weight,
-                c.bias.as_ref(),
-                c.options.groups,
-                &c.out,
-                false,
-            ),
-            M::Conv2d(c) => self.conv(
-                index,
-                op,
-                &c.x,
-                &c.weight,
-                c.bias.as_ref(),
-                c.options.groups,
-                &c.out,
-                false,
-            ),
-            M::Conv3d(c) => self.conv(
-                index,
-                op,
-                &c.x,
-                &c.weight,
-                c.bias.as_ref(),
-                c.options.groups,
-                &c.out,
-                false,
-            ),
-            M::ConvTranspose1d(c) => self.conv(
-                index,
-                op,
-                &c.x,
-                &c.weight,
-                c.bias.as_ref(),
-                c.options.groups,
-                &c.out,
-                true,
-            ),
-            M::ConvTranspose2d(c) => self.conv(
-                index,
-                op,
-                &c.x,
-                &c.weight,
-                c.bias.as_ref(),
-                c.options.groups,
-                &c.out,
-                true,
-            ),
-            M::ConvTranspose3d(c) => self.conv(
-                index,
-                op,
-                &c.x,
-                &c.weight,
-                c.bias.as_ref(),
-                c.options.groups,
-                &c.out,
-                true,
-            ),
+            M::Conv1d(c) => conv!(c, false),
+            M::Conv2d(c) => conv!(c, false),
+            M::Conv3d(c) => conv!(c, false),
+            M::ConvTranspose1d(c) => conv!(c, true),
+            M::ConvTranspose2d(c) => conv!(c, true),
+            M::ConvTranspose3d(c) => conv!(c, true),
             M::BatchNorm(b) => {
                 let Some(i) = self.info.get(&b.x.id).cloned() else {
                     return Ok(());
@@ -554,18 +526,20 @@ impl<'a> Analysis<'a> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn conv(
         &mut self,
         index: usize,
         op: &OperationIr,
-        x: &TensorIr,
-        weight: &TensorIr,
-        bias: Option<&TensorIr>,
-        groups: usize,
-        out: &TensorIr,
+        io: ConvIo<'_>,
         transposed: bool,
     ) -> Result<()> {
+        let ConvIo {
+            x,
+            weight,
+            bias,
+            groups,
+            out,
+        } = io;
         let (in_axis, out_axis) = if transposed { (0, 1) } else { (1, 0) };
         let w = self.param_axis(index, op, weight, out_axis)?;
         let w_in = self.param_axis(index, op, weight, in_axis)?;

@@ -6,7 +6,7 @@ use crate::address::{ParamAddress, param_addresses};
 use crate::criterion::{Criterion, GradientNeed, ScoreContext, Scores};
 use crate::error::{PruneError, Result};
 use crate::granularity::{Granularity, Layout, Reduction, UnitMap};
-use crate::host::read_params;
+use crate::host::{HostFloats, read_params};
 use crate::pattern::PathPattern;
 use burn::config::Config;
 use burn::module::Module;
@@ -107,12 +107,10 @@ impl GroupPruner {
             .flat_map(|g| g.members.iter().map(|m| m.path.clone()))
             .collect();
         let mut host = read_params(model, &paths)?;
-        let mut weights: HashMap<String, Vec<f32>> = HashMap::new();
-        for p in &paths {
-            if let Some(h) = host.remove(p) {
-                weights.insert(p.clone(), h.effective().to_vec());
-            }
-        }
+        let weights: HashMap<String, HostFloats> = paths
+            .iter()
+            .filter_map(|p| host.remove(p).map(|h| (p.clone(), h.effective())))
+            .collect();
         graph
             .groups
             .iter()
@@ -124,7 +122,7 @@ impl GroupPruner {
         &self,
         g: &Group,
         addresses: &[ParamAddress],
-        weights: &HashMap<String, Vec<f32>>,
+        weights: &HashMap<String, HostFloats>,
     ) -> Result<Vec<f32>> {
         let mut per_member: Vec<Vec<f32>> = Vec::with_capacity(g.members.len());
         for m in &g.members {
@@ -336,22 +334,29 @@ fn select_units(g: &Group, s: &[f32], fixed: &[bool], k: usize, round_to: usize)
     let mut order: Vec<usize> = (0..s.len()).filter(|&u| !fixed[u]).collect();
     order.sort_by(|&a, &b| s[a].total_cmp(&s[b]).then(a.cmp(&b)));
     let mut left: Vec<usize> = g.members.iter().map(|m| m.units.len()).collect();
+    // hits[m][u]: indices of member m that belong to unit u.
+    let hits: Vec<Vec<usize>> = g
+        .members
+        .iter()
+        .map(|m| {
+            let mut h = vec![0usize; s.len()];
+            for &u in &m.units {
+                h[u] += 1;
+            }
+            h
+        })
+        .collect();
     let mut keep = vec![true; s.len()];
     let mut removed = Vec::new();
     for &u in &order {
         if removed.len() == k {
             break;
         }
-        let hits: Vec<usize> = g
-            .members
-            .iter()
-            .map(|m| m.units.iter().filter(|&&x| x == u).count())
-            .collect();
-        if hits.iter().zip(&left).any(|(&h, &l)| h > 0 && h >= l) {
+        if hits.iter().zip(&left).any(|(h, &l)| h[u] > 0 && h[u] >= l) {
             continue;
         }
-        for (l, h) in left.iter_mut().zip(hits) {
-            *l -= h;
+        for (l, h) in left.iter_mut().zip(&hits) {
+            *l -= h[u];
         }
         keep[u] = false;
         removed.push(u);

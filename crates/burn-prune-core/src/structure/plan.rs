@@ -152,8 +152,20 @@ impl StructuralPlan {
     /// BatchNorm running statistics are updated in place, as Burn's `RunningState` shares its
     /// value between clones of a module: compact a model you no longer need as it was.
     pub fn apply<M: Module>(&self, model: M) -> Result<M> {
+        self.run(model, Cut::Slice)
+    }
+
+    /// The dense equivalent of [`apply`](Self::apply): every planned parameter keeps its shape
+    /// and the entries at removed indices are set to zero (soft pruning). The compacted model
+    /// computes what this one computes, on the kept channels.
+    pub fn apply_as_zeros<M: Module>(&self, model: M) -> Result<M> {
+        self.run(model, Cut::Zero)
+    }
+
+    fn run<M: Module>(&self, model: M, cut: Cut) -> Result<M> {
         let mut mapper = Compactor {
             plan: self,
+            cut,
             stack: PathStack::default(),
             seen: Vec::new(),
             error: None,
@@ -172,77 +184,18 @@ impl StructuralPlan {
     }
 }
 
-impl StructuralPlan {
-    /// The dense equivalent of [`apply`](Self::apply): every planned parameter keeps its shape
-    /// and the entries at removed indices are set to zero (soft pruning). The compacted model
-    /// computes what this one computes, on the kept channels.
-    pub fn apply_as_zeros<M: Module>(&self, model: M) -> Result<M> {
-        let mut mapper = Zeroer {
-            inner: Compactor {
-                plan: self,
-                stack: PathStack::default(),
-                seen: Vec::new(),
-                error: None,
-            },
-        };
-        let out = model.map(&mut mapper);
-        let inner = mapper.inner;
-        if let Some(e) = inner.error {
-            return Err(e);
-        }
-        if let Some(path) = self.params.keys().find(|p| !inner.seen.contains(p)) {
-            return Err(PruneError::PlanMismatch {
-                path: path.clone(),
-                reason: "the model has no such parameter".into(),
-            });
-        }
-        Ok(out)
-    }
-}
-
-struct Zeroer<'a> {
-    inner: Compactor<'a>,
-}
-
-impl ModuleMapper for Zeroer<'_> {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.inner.enter_module(name, container_type);
-    }
-    fn exit_module(&mut self, name: &str, container_type: &str) {
-        self.inner.exit_module(name, container_type);
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let path = self.inner.stack.path();
-        let Some(slice) = self.inner.plan.params.get(&path) else {
-            return param;
-        };
-        let Some(tensor) = self.inner.checked(&path, slice, &param) else {
-            return param;
-        };
-        let device = tensor.device();
-        let dims = tensor.dims();
-        let mut mask: Tensor<D> = Tensor::ones(dims, &device);
-        for k in &slice.keep {
-            let mut along = vec![0f32; slice.shape[k.axis]];
-            for &i in &k.indices {
-                along[i] = 1.0;
-            }
-            let mut shape = [1usize; D];
-            shape[k.axis] = along.len();
-            mask = mask * Tensor::<D>::from_data(TensorData::new(along, shape), &device);
-        }
-        param.map(|t| t * mask)
-    }
-    fn map_bool<const D: usize>(
-        &mut self,
-        param: Param<Tensor<D, Bool>>,
-    ) -> Param<Tensor<D, Bool>> {
-        self.inner.map_bool(param)
-    }
+/// What happens to removed indices.
+#[derive(Clone, Copy)]
+enum Cut {
+    /// They are cut out (smaller shapes, new `ParamId`s).
+    Slice,
+    /// They are set to zero (same shapes and ids).
+    Zero,
 }
 
 struct Compactor<'a> {
     plan: &'a StructuralPlan,
+    cut: Cut,
     stack: PathStack,
     seen: Vec<String>,
     error: Option<PruneError>,
@@ -291,8 +244,21 @@ impl ModuleMapper for Compactor<'_> {
         let Some(tensor) = self.checked(&path, slice, &param) else {
             return param;
         };
-        let require_grad = param.is_require_grad();
         let device = tensor.device();
+        if let Cut::Zero = self.cut {
+            let mut mask: Tensor<D> = Tensor::ones(tensor.dims(), &device);
+            for k in &slice.keep {
+                let mut along = vec![0f32; slice.shape[k.axis]];
+                for &i in &k.indices {
+                    along[i] = 1.0;
+                }
+                let mut shape = [1usize; D];
+                shape[k.axis] = along.len();
+                mask = mask * Tensor::<D>::from_data(TensorData::new(along, shape), &device);
+            }
+            return param.map(|t| t * mask);
+        }
+        let require_grad = param.is_require_grad();
         let mut t = tensor.detach();
         for k in &slice.keep {
             let idx: Vec<i64> = k.indices.iter().map(|&i| i as i64).collect();
