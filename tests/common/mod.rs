@@ -86,3 +86,59 @@ pub fn batch(
 pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_into_vec_as::<f32>().unwrap()
 }
+
+/// Every BatchNorm statistic and affine parameter of `model` replaced by seeded values (γ and
+/// the running variance in `[0.5, 1.5)`, β and the running mean in `[-0.5, 0.5)`), so that
+/// slicing them wrongly shows in the outputs.
+pub fn randomize_batch_norms<M: Module>(model: M, seed: u64) -> M {
+    struct Randomize {
+        path: Vec<String>,
+        seed: u64,
+    }
+    impl burn::module::ModuleMapper for Randomize {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
+            let name = self.path.last().cloned().unwrap_or_default();
+            let offset = match name.as_str() {
+                "gamma" | "running_var" => 1.0,
+                "beta" | "running_mean" => 0.0,
+                _ => return param,
+            };
+            self.seed += 1;
+            let seed = self.seed;
+            param.map(|t| {
+                let dims = t.dims();
+                let n = dims.iter().product();
+                let v: Vec<f32> = host_floats(n, seed)
+                    .into_iter()
+                    .map(|x| offset + 0.5 * x)
+                    .collect();
+                Tensor::from_data(TensorData::new(v, dims), &t.device())
+            })
+        }
+    }
+    model.map(&mut Randomize {
+        path: Vec::new(),
+        seed,
+    })
+}
+
+/// `a` and `b` agree within `1e-4` relative to the largest magnitude in `a`.
+pub fn assert_close(a: &[f32], b: &[f32]) {
+    assert_eq!(a.len(), b.len());
+    let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-4 * scale,
+            "output {i}: {x} vs {y} (scale {scale})"
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! Structural pruning: dependency groups by hand, compaction ≡ zeroed channels, plan replay.
 
-use crate::common::values;
+use crate::common::{assert_close, values};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
@@ -11,7 +11,7 @@ use burn::tensor::activation::relu;
 use burn_prune::PruneError;
 use burn_prune::criterion::Magnitude;
 use burn_prune::structure::{
-    DependencyGraph, GraphOptions, GroupPrunerConfig, StructuralPlan, trace,
+    ConvGroups, DependencyGraph, GraphOptions, GroupPrunerConfig, StructuralPlan, trace,
 };
 
 /// A residual block, a two-branch concat, a strided conv and a flatten into a linear layer.
@@ -131,14 +131,6 @@ fn run(model: &Branchy, x: &Tensor<4>) -> Vec<f32> {
     values(model.forward(x.clone()))
 }
 
-fn assert_close(a: &[f32], b: &[f32]) {
-    assert_eq!(a.len(), b.len());
-    let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-    for (x, y) in a.iter().zip(b) {
-        assert!((x - y).abs() <= 1e-4 * scale, "{x} vs {y} (scale {scale})");
-    }
-}
-
 #[test]
 fn compacted_model_equals_the_zeroed_dense_model_and_replays() {
     let device = Device::flex();
@@ -239,5 +231,87 @@ fn plan_errors_name_the_parameter() {
     assert!(
         matches!(err, PruneError::PlanMismatch { ref path, .. } if path == "stem.weight"),
         "{err:?}"
+    );
+}
+
+/// A grouped convolution (2 groups of 4 channels) between two plain ones.
+#[derive(Module, Debug)]
+struct Grouped {
+    conv1: Conv2d,
+    grouped: Conv2d,
+    conv3: Conv2d,
+    fc: Linear,
+}
+
+impl Grouped {
+    fn new(device: &Device) -> Self {
+        Self {
+            conv1: conv(3, 8, 3, device),
+            grouped: Conv2dConfig::new([8, 8], [3, 3])
+                .with_groups(2)
+                .with_padding(PaddingConfig2d::Same)
+                .init(device),
+            conv3: conv(8, 4, 1, device),
+            fc: LinearConfig::new(4, 2).init(device),
+        }
+    }
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let y = relu(self.grouped.forward(relu(self.conv1.forward(x))));
+        self.fc
+            .forward(self.conv3.forward(y).mean_dims(&[2, 3]).flatten(1, 3))
+    }
+}
+
+impl ConvGroups for Grouped {
+    fn conv_groups_mut(&mut self, path: &str) -> Option<&mut usize> {
+        (path == "grouped").then_some(&mut self.grouped.groups)
+    }
+}
+
+#[test]
+fn grouped_convs_lose_whole_groups() {
+    let device = Device::flex();
+    let model = Grouped::new(&device);
+    let t = trace(&model, [2, 3, 6, 6], |m, x| m.forward(x)).unwrap();
+    let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
+    // conv1's outputs, the grouped conv's inputs and outputs, conv3's inputs: one unit per
+    // conv group.
+    let (_, g) = graph.group_of("conv1.weight", 0).unwrap();
+    assert_eq!(g.n_units, 2);
+    let units = |path: &str, axis: usize| {
+        g.members
+            .iter()
+            .find(|m| m.path == path && m.axis == axis)
+            .unwrap()
+            .units
+            .clone()
+    };
+    let halves = vec![0, 0, 0, 0, 1, 1, 1, 1];
+    assert_eq!(units("conv1.weight", 0), halves);
+    assert_eq!(units("grouped.weight", 0), halves);
+    assert_eq!(units("conv3.weight", 1), halves);
+    assert!(
+        g.members
+            .iter()
+            .all(|m| m.path != "grouped.weight" || m.axis == 0)
+    );
+    assert_eq!(graph.grouped_convs["grouped.weight"].groups, 2);
+
+    let plan = GroupPrunerConfig::new(0.5)
+        .init(Magnitude::l1())
+        .plan(&model, &graph)
+        .unwrap();
+    let slice = &plan.params["grouped.weight"];
+    assert_eq!(slice.new_shape(), vec![4, 4, 3, 3]);
+    assert_eq!(slice.groups.map(|g| (g.from, g.to)), Some((2, 1)));
+    let x = Tensor::<4>::random([2, 3, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+    let zeroed = plan
+        .apply_as_zeros(Grouped::new(&device).load_record(model.clone().into_record()))
+        .unwrap();
+    let small = plan.apply_grouped(model).unwrap();
+    assert_eq!(small.grouped.groups, 1);
+    assert_close(
+        &values(small.forward(x.clone())),
+        &values(zeroed.forward(x)),
     );
 }

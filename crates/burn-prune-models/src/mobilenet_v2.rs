@@ -4,6 +4,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu6;
+use burn_prune_core::structure::ConvGroups;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
@@ -176,6 +177,21 @@ impl MobileNetV2 {
         let [n, c, _, _] = x.dims();
         self.classifier
             .forward(self.pool.forward(x).reshape([n, c]))
+    }
+}
+
+/// Gives structural plans access to the depthwise convolutions' `groups`
+/// (`blocks.{i}.depthwise.conv`), so that pruning the hidden channels of a block shrinks them.
+impl ConvGroups for MobileNetV2 {
+    fn conv_groups_mut(&mut self, path: &str) -> Option<&mut usize> {
+        let index = path
+            .strip_prefix("blocks.")?
+            .strip_suffix(".depthwise.conv")?
+            .parse::<usize>()
+            .ok()?;
+        self.blocks
+            .get_mut(index)
+            .map(|block| &mut block.depthwise.conv.groups)
     }
 }
 

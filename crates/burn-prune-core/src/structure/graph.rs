@@ -67,12 +67,25 @@ pub struct GraphOptions {
     /// Op names (as in [`op_name`], e.g. `"Gather"`) treated as barriers: the channels of their
     /// inputs are pinned and their outputs carry no prunable channels.
     pub barriers: BTreeSet<String>,
+    /// Keep every channel of grouped (and depthwise) convolutions. By default their channels
+    /// are pruned a whole conv group at a time, which changes the conv's `groups`; Burn keeps
+    /// `groups` as a module constant, so such a plan is applied with
+    /// [`StructuralPlan::apply_grouped`](super::StructuralPlan::apply_grouped).
+    #[serde(default)]
+    pub pin_grouped_convs: bool,
 }
 
 impl GraphOptions {
     /// Add a barrier op name.
     pub fn with_barrier(mut self, op: impl Into<String>) -> Self {
         self.barriers.insert(op.into());
+        self
+    }
+
+    /// Keep every channel of grouped and depthwise convolutions (see
+    /// [`pin_grouped_convs`](Self::pin_grouped_convs)).
+    pub fn with_pinned_grouped_convs(mut self) -> Self {
+        self.pin_grouped_convs = true;
         self
     }
 }
@@ -84,6 +97,19 @@ pub struct DependencyGraph {
     pub groups: Vec<Group>,
     /// Shapes of all traced parameters, by path.
     pub shapes: BTreeMap<String, Vec<usize>>,
+    /// Grouped convolutions whose channels may be removed, by weight path.
+    pub grouped_convs: BTreeMap<String, GroupedConv>,
+}
+
+/// A grouped convolution whose `groups` shrinks when its channels are removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupedConv {
+    /// `groups` of the traced convolution.
+    pub groups: usize,
+    /// The weight axis holding all channels (`groups × per_group` entries).
+    pub axis: usize,
+    /// Entries of that axis per conv group.
+    pub per_group: usize,
 }
 
 impl DependencyGraph {
@@ -164,6 +190,7 @@ struct Analysis<'a> {
     couplings: Vec<((usize, usize), Vec<u32>)>,
     coupling_index: HashMap<(usize, usize), usize>,
     last_param: Option<usize>,
+    grouped: BTreeMap<String, GroupedConv>,
 }
 
 const NO_ORIGIN: u32 = u32::MAX;
@@ -196,6 +223,7 @@ impl<'a> Analysis<'a> {
             couplings: Vec::new(),
             coupling_index: HashMap::new(),
             last_param: None,
+            grouped: BTreeMap::new(),
         }
     }
 
@@ -543,30 +571,31 @@ impl<'a> Analysis<'a> {
         let (in_axis, out_axis) = if transposed { (0, 1) } else { (1, 0) };
         let w = self.param_axis(index, op, weight, out_axis)?;
         let w_in = self.param_axis(index, op, weight, in_axis)?;
+        let c_in = x.shape.as_slice()[1];
         let c_out = out.shape.as_slice()[1];
-        let grouped = groups > 1;
-        let reason = w.map(|(p, _)| {
-            format!(
-                "a channel of grouped convolution `{}` (groups = {groups}; Burn keeps `groups` as a module constant, which compaction cannot change)",
-                self.path(p)
-            )
-        });
-        if let Some(i) = self.info.get(&x.id).cloned() {
-            if i.axis != 1 {
-                return Err(self.unknown(index, op, Some(&i.elems), "channels are not on axis 1"));
-            }
-            if grouped {
-                self.pin_all(&i.elems, reason.as_deref().unwrap_or("grouped convolution"));
-            } else if let Some((p, axis)) = w_in {
-                self.couple(index, op, p, axis, &i.elems)?;
-            }
+        let input = self.info.get(&x.id).cloned();
+        if let Some(i) = &input
+            && i.axis != 1
+        {
+            return Err(self.unknown(index, op, Some(&i.elems), "channels are not on axis 1"));
         }
         let elems = self.fresh(c_out, w.map(|(p, _)| p));
-        if grouped {
-            self.pin_all(&elems, reason.as_deref().unwrap_or("grouped convolution"));
+        if groups > 1 {
+            self.grouped_conv(&input, &elems, w, transposed, groups, c_in);
+        } else if let (Some(i), Some((p, axis))) = (&input, w_in) {
+            self.couple(index, op, p, axis, &i.elems)?;
         }
         if let Some((p, axis)) = w {
-            self.couple(index, op, p, axis, &elems)?;
+            // A grouped conv's full axis is its inputs when transposed, its filters otherwise.
+            if !(groups > 1 && transposed) {
+                self.couple(index, op, p, axis, &elems)?;
+            }
+        }
+        if groups > 1
+            && transposed
+            && let (Some(i), Some((p, axis))) = (&input, w_in)
+        {
+            self.couple(index, op, p, axis, &i.elems)?;
         }
         if let Some(b) = bias
             && let Some((p, axis)) = self.param_axis(index, op, b, 0)?
@@ -575,6 +604,70 @@ impl<'a> Analysis<'a> {
         }
         self.info.insert(out.id, Info { axis: 1, elems });
         Ok(())
+    }
+
+    /// A grouped convolution mixes channels only inside a group, and Burn's weight holds
+    /// `channels / groups` entries per group on one axis: channels can only go a whole group
+    /// at a time. Each group's input and output channels become one unit, and removing it
+    /// lowers `groups` by one (recorded in [`DependencyGraph::grouped_convs`]).
+    fn grouped_conv(
+        &mut self,
+        input: &Option<Info>,
+        out: &[u32],
+        w: Option<(usize, usize)>,
+        transposed: bool,
+        groups: usize,
+        c_in: usize,
+    ) {
+        let path = w.map_or_else(
+            || "a convolution".to_string(),
+            |(p, _)| format!("`{}`", self.path(p)),
+        );
+        let pin_reason = if self.options.pin_grouped_convs {
+            Some(format!(
+                "a channel of grouped convolution {path} (grouped convolutions are pinned by the graph options)"
+            ))
+        } else if input.is_none() {
+            Some(format!(
+                "a channel of grouped convolution {path}, whose input channels cannot be removed"
+            ))
+        } else if w.is_none() {
+            Some(format!(
+                "a channel of grouped convolution {path}, whose weight is not a parameter"
+            ))
+        } else {
+            None
+        };
+        let (ipg, opg) = (c_in / groups, out.len() / groups);
+        for g in 0..groups {
+            let first = out[g * opg];
+            for &e in &out[g * opg + 1..(g + 1) * opg] {
+                self.union(first, e);
+            }
+            if let Some(i) = input {
+                for &e in &i.elems[g * ipg..(g + 1) * ipg] {
+                    self.union(first, e);
+                }
+            }
+        }
+        if let Some(reason) = pin_reason {
+            self.pin_all(out, &reason);
+            if let Some(i) = input {
+                self.pin_all(&i.elems, &reason);
+            }
+            return;
+        }
+        if let Some((p, _)) = w {
+            let (axis, per_group) = if transposed { (0, ipg) } else { (0, opg) };
+            self.grouped.insert(
+                self.path(p).to_string(),
+                GroupedConv {
+                    groups,
+                    axis,
+                    per_group,
+                },
+            );
+        }
     }
 
     fn matmul(
@@ -1303,6 +1396,7 @@ impl<'a> Analysis<'a> {
         }
         DependencyGraph {
             groups: groups.into_iter().map(|(g, _)| g).collect(),
+            grouped_convs: std::mem::take(&mut self.grouped),
             shapes: self
                 .trace
                 .params

@@ -1,15 +1,18 @@
 //! Group importance and selection: which units of each dependency group to keep.
 
-use super::graph::{DependencyGraph, Group};
+use super::graph::{DependencyGraph, Group, GroupMember};
 use super::plan::StructuralPlan;
+use crate::address::LayerKind;
 use crate::address::{ParamAddress, param_addresses};
-use crate::criterion::{Criterion, GradientNeed, ScoreContext, Scores};
+use crate::criterion::{Criterion, GradientNeed, GradientStats, ScoreContext, Scores};
 use crate::error::{PruneError, Result};
+use crate::gradients::gather_gradients;
 use crate::granularity::{Granularity, Layout, Reduction, UnitMap};
 use crate::host::{HostFloats, read_params};
 use crate::pattern::PathPattern;
 use burn::config::Config;
 use burn::module::Module;
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
@@ -37,12 +40,39 @@ pub enum GroupNormalization {
     Mean,
     /// Divided by the group's maximum.
     Max,
+    /// LAMP (Lee et al. 2021) within the group: a unit's score divided by the sum of the
+    /// scores ranked at or above it, `s_u / Σ_{v: s_v ≥ s_u} s_v` (ties ranked by index).
+    /// The group's strongest unit scores 1; makes groups of different sizes comparable.
+    Lamp,
+}
+
+/// An explicit number of output channels to keep for the layers a path pattern matches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepChannels {
+    /// Pattern of the parameter whose output dimension is counted (a conv or linear
+    /// `weight`, e.g. `layer1.*.conv1.conv.weight`).
+    pub path: String,
+    /// Output channels it keeps. Its whole dependency group keeps as many units; ratio,
+    /// `round_to` and `max_ratio` do not apply to that group.
+    pub channels: usize,
+}
+
+impl KeepChannels {
+    /// `channels` output channels kept in the layers matching `path`.
+    pub fn new(path: impl Into<String>, channels: usize) -> Self {
+        Self {
+            path: path.into(),
+            channels,
+        }
+    }
 }
 
 /// Configuration of a [`GroupPruner`].
 #[derive(Config, Debug)]
 pub struct GroupPrunerConfig {
-    /// Fraction of units to remove: of each group's units (local), or of all units (global).
+    /// Fraction of the free units to remove: of each group's (local), or of all groups'
+    /// (global). Free units are those neither pinned by the graph nor touched by an `ignored`
+    /// parameter.
     pub ratio: f64,
     /// How members' scores combine.
     #[config(default = "GroupReduction::Mean")]
@@ -59,13 +89,19 @@ pub struct GroupPrunerConfig {
     /// No group loses more than this fraction of its units.
     #[config(default = 1.0)]
     pub max_ratio: f64,
-    /// Path patterns of parameters whose dimensions are never cut (every unit they touch is
-    /// kept). The model output is always kept.
+    /// Path patterns of parameters whose output channels are never cut (a conv's filters, a
+    /// linear layer's outputs, a BatchNorm's entries: the whole group of those channels
+    /// stays); their inputs may still shrink with the layer before. The model output is
+    /// always kept.
     #[config(default = "Vec::new()")]
     pub ignored: Vec<String>,
     /// How element scores of a member are reduced to one score per index.
     #[config(default = "Reduction::L1")]
     pub element_reduction: Reduction,
+    /// Explicit output-channel counts per layer (Li et al.'s per-layer configurations);
+    /// the other groups follow `ratio`.
+    #[config(default = "Vec::new()")]
+    pub keep_channels: Vec<KeepChannels>,
 }
 
 impl GroupPrunerConfig {
@@ -94,18 +130,57 @@ impl std::fmt::Debug for GroupPruner {
 }
 
 impl GroupPruner {
-    /// The score of every unit of every group (after reduction and normalisation).
+    /// The score of every unit of every group (after reduction and normalisation). A criterion
+    /// that needs gradients is an error here: use [`scores_with_data`](Self::scores_with_data).
     pub fn scores<M: Module>(&self, model: &M, graph: &DependencyGraph) -> Result<Vec<Vec<f32>>> {
-        let name = self.criterion.name();
         if self.criterion.needs().gradients != GradientNeed::None {
-            return Err(PruneError::MissingBatches { criterion: name });
+            return Err(PruneError::MissingBatches {
+                criterion: self.criterion.name(),
+            });
         }
-        let addresses = param_addresses(model);
-        let paths: HashSet<String> = graph
-            .groups
-            .iter()
-            .flat_map(|g| g.members.iter().map(|m| m.path.clone()))
+        self.score_groups(model, graph, &HashMap::new())
+    }
+
+    /// [`scores`](Self::scores), gathering gradients first when the criterion needs them: for
+    /// each batch `loss(model, batch)` is evaluated and back-propagated (the model must be on
+    /// an autodiff device). No batch at all is an error for a gradient criterion.
+    pub fn scores_with_data<M, B, I, F>(
+        &self,
+        model: &M,
+        graph: &DependencyGraph,
+        batches: I,
+        loss: F,
+    ) -> Result<Vec<Vec<f32>>>
+    where
+        M: Module,
+        I: IntoIterator<Item = B>,
+        F: FnMut(&M, B) -> Tensor<1>,
+    {
+        let need = self.criterion.needs().gradients;
+        if need == GradientNeed::None {
+            return self.score_groups(model, graph, &HashMap::new());
+        }
+        let paths: HashSet<String> = member_paths(graph)
+            .into_iter()
+            .filter(|p| !is_running_stat(p))
             .collect();
+        let grads = gather_gradients(model, &paths, batches, loss, need == GradientNeed::PerBatch)?;
+        if grads.is_empty() {
+            return Err(PruneError::MissingBatches {
+                criterion: self.criterion.name(),
+            });
+        }
+        self.score_groups(model, graph, &grads)
+    }
+
+    fn score_groups<M: Module>(
+        &self,
+        model: &M,
+        graph: &DependencyGraph,
+        grads: &HashMap<String, GradientStats>,
+    ) -> Result<Vec<Vec<f32>>> {
+        let addresses = param_addresses(model);
+        let paths = member_paths(graph);
         let mut host = read_params(model, &paths)?;
         let weights: HashMap<String, HostFloats> = paths
             .iter()
@@ -114,7 +189,12 @@ impl GroupPruner {
         graph
             .groups
             .iter()
-            .map(|g| self.group_scores(g, &addresses, &weights))
+            .map(|g| {
+                if g.prunable() == 0 {
+                    return Ok(vec![0.0; g.n_units]);
+                }
+                self.group_scores(g, &addresses, &weights, grads)
+            })
             .collect()
     }
 
@@ -123,7 +203,9 @@ impl GroupPruner {
         g: &Group,
         addresses: &[ParamAddress],
         weights: &HashMap<String, HostFloats>,
+        grads: &HashMap<String, GradientStats>,
     ) -> Result<Vec<f32>> {
+        let needs_bn = self.criterion.needs().batch_norm;
         let mut per_member: Vec<Vec<f32>> = Vec::with_capacity(g.members.len());
         for m in &g.members {
             let addr = addresses.iter().find(|a| a.path == m.path).ok_or_else(|| {
@@ -132,16 +214,32 @@ impl GroupPruner {
                     reason: "the model has no such parameter".into(),
                 }
             })?;
+            // Running statistics are not learned weights and carry no importance; a BatchNorm
+            // criterion reads the group's BatchNorm scales only.
+            if is_running_stat(&m.path)
+                || (needs_bn && !(addr.kind == LayerKind::BatchNorm && m.path.ends_with("gamma")))
+            {
+                continue;
+            }
             let w = weights.get(&m.path).ok_or_else(|| PruneError::Data {
                 path: m.path.clone(),
                 reason: "the parameter was not read".into(),
             })?;
-            let per_index = self.axis_scores(addr, w, m.axis)?;
+            let per_index = self.axis_scores(addr, w, m.axis, grads.get(&m.path))?;
             let mut units = vec![0f32; g.n_units];
             for (i, &u) in m.units.iter().enumerate() {
                 units[u] += per_index[i];
             }
             per_member.push(units);
+        }
+        if per_member.is_empty() {
+            return Err(PruneError::MissingBatchNorm {
+                criterion: self.criterion.name(),
+                path: g.root().to_string(),
+                relation: "after",
+                channels: g.n_units,
+                hint: " (its dependency group has no BatchNorm)".into(),
+            });
         }
         let mut out = vec![0f32; g.n_units];
         for (u, o) in out.iter_mut().enumerate() {
@@ -157,6 +255,7 @@ impl GroupPruner {
             GroupNormalization::None => 1.0,
             GroupNormalization::Mean => out.iter().sum::<f32>() / out.len().max(1) as f32,
             GroupNormalization::Max => out.iter().copied().fold(0.0, f32::max),
+            GroupNormalization::Lamp => return Ok(lamp(&out)),
         };
         if scale > 0.0 && scale != 1.0 {
             out.iter_mut().for_each(|s| *s /= scale);
@@ -165,7 +264,13 @@ impl GroupPruner {
     }
 
     /// One score per index along `axis` of a parameter.
-    fn axis_scores(&self, addr: &ParamAddress, weight: &[f32], axis: usize) -> Result<Vec<f32>> {
+    fn axis_scores(
+        &self,
+        addr: &ParamAddress,
+        weight: &[f32],
+        axis: usize,
+        gradients: Option<&GradientStats>,
+    ) -> Result<Vec<f32>> {
         let rank = addr.shape.len();
         let (layout, granularity) = if rank <= 1 {
             (Layout::for_kind(&addr.kind, rank), Granularity::Element)
@@ -189,7 +294,7 @@ impl GroupPruner {
             weight,
             units: &units,
             reduction: self.config.element_reduction,
-            gradients: None,
+            gradients,
             batch_norm: None,
         };
         let name = self.criterion.name();
@@ -219,8 +324,56 @@ impl GroupPruner {
         Ok(scores)
     }
 
-    /// Which units to keep in each group.
+    /// Which units to keep in each group (`keep[group][unit]`).
     pub fn keep<M: Module>(&self, model: &M, graph: &DependencyGraph) -> Result<Vec<Vec<bool>>> {
+        self.check()?;
+        let scores = self.scores(model, graph)?;
+        self.select(model, graph, &scores)
+    }
+
+    /// [`keep`](Self::keep) with gradients gathered over `batches` (see
+    /// [`scores_with_data`](Self::scores_with_data)).
+    pub fn keep_with_data<M, B, I, F>(
+        &self,
+        model: &M,
+        graph: &DependencyGraph,
+        batches: I,
+        loss: F,
+    ) -> Result<Vec<Vec<bool>>>
+    where
+        M: Module,
+        I: IntoIterator<Item = B>,
+        F: FnMut(&M, B) -> Tensor<1>,
+    {
+        self.check()?;
+        let scores = self.scores_with_data(model, graph, batches, loss)?;
+        self.select(model, graph, &scores)
+    }
+
+    /// The structural plan for `model`.
+    pub fn plan<M: Module>(&self, model: &M, graph: &DependencyGraph) -> Result<StructuralPlan> {
+        let keep = self.keep(model, graph)?;
+        StructuralPlan::from_groups(graph, &keep)
+    }
+
+    /// The structural plan for `model`, with gradients gathered over `batches`.
+    pub fn plan_with_data<M, B, I, F>(
+        &self,
+        model: &M,
+        graph: &DependencyGraph,
+        batches: I,
+        loss: F,
+    ) -> Result<StructuralPlan>
+    where
+        M: Module,
+        I: IntoIterator<Item = B>,
+        F: FnMut(&M, B) -> Tensor<1>,
+    {
+        let keep = self.keep_with_data(model, graph, batches, loss)?;
+        StructuralPlan::from_groups(graph, &keep)
+    }
+
+    fn check(&self) -> Result<()> {
         let c = &self.config;
         if !(0.0..1.0).contains(&c.ratio) {
             return Err(PruneError::InvalidSparsity {
@@ -234,14 +387,30 @@ impl GroupPruner {
                 c.max_ratio, c.round_to
             )));
         }
-        let ignored: Vec<PathPattern> = c
+        Ok(())
+    }
+
+    /// Units fixed in each group: pinned by the graph, or output channels of an ignored
+    /// parameter.
+    fn fixed_units<M: Module>(&self, model: &M, graph: &DependencyGraph) -> Result<Vec<Vec<bool>>> {
+        let ignored: Vec<PathPattern> = self
+            .config
             .ignored
             .iter()
             .map(|p| PathPattern::new(p))
             .collect::<Result<_>>()?;
-        let scores = self.scores(model, graph)?;
-        // Fixed units: pinned by the graph, or touched by an ignored parameter.
-        let fixed: Vec<Vec<bool>> = graph
+        let addresses = if ignored.is_empty() {
+            Vec::new()
+        } else {
+            param_addresses(model)
+        };
+        let is_output = |path: &str, axis: usize| {
+            addresses
+                .iter()
+                .find(|a| a.path == path)
+                .is_some_and(|a| Layout::of(a).out_axis == axis)
+        };
+        Ok(graph
             .groups
             .iter()
             .map(|g| {
@@ -249,18 +418,89 @@ impl GroupPruner {
                 for &u in g.pinned.keys() {
                     f[u] = true;
                 }
-                for m in g
-                    .members
-                    .iter()
-                    .filter(|m| ignored.iter().any(|p| p.matches(&m.path)))
-                {
+                for m in g.members.iter().filter(|m| {
+                    ignored.iter().any(|p| p.matches(&m.path)) && is_output(&m.path, m.axis)
+                }) {
                     for &u in &m.units {
                         f[u] = true;
                     }
                 }
                 f
             })
-            .collect();
+            .collect())
+    }
+
+    /// The explicit [`KeepChannels`] constraints of each group: (units of the layer, units
+    /// to keep, layer path).
+    fn explicit_counts<M: Module>(
+        &self,
+        model: &M,
+        graph: &DependencyGraph,
+    ) -> Result<Vec<Vec<Constraint>>> {
+        let mut out: Vec<Vec<Constraint>> = vec![Vec::new(); graph.groups.len()];
+        if self.config.keep_channels.is_empty() {
+            return Ok(out);
+        }
+        let addresses = param_addresses(model);
+        for rule in &self.config.keep_channels {
+            let pattern = PathPattern::new(&rule.path)?;
+            let mut matched = false;
+            for (gi, g) in graph.groups.iter().enumerate() {
+                for m in g.members.iter().filter(|m| pattern.matches(&m.path)) {
+                    let Some(addr) = addresses.iter().find(|a| a.path == m.path) else {
+                        continue;
+                    };
+                    if Layout::of(addr).out_axis != m.axis {
+                        continue;
+                    }
+                    matched = true;
+                    let (units, keep) = kept_units(g, m, rule.channels)?;
+                    let same = out[gi].iter().find(|c| c.units == units);
+                    if let Some(other) = same {
+                        if other.keep != keep {
+                            return Err(PruneError::Config(format!(
+                                "`{}` and `{}` share their channels but ask for different counts",
+                                m.path, other.path
+                            )));
+                        }
+                        continue;
+                    }
+                    if let Some(other) = out[gi]
+                        .iter()
+                        .find(|c| c.units.iter().any(|u| units.contains(u)))
+                    {
+                        return Err(PruneError::Config(format!(
+                            "`{}` and `{}` share some channels but not all: their counts cannot both hold",
+                            m.path, other.path
+                        )));
+                    }
+                    out[gi].push(Constraint {
+                        units,
+                        keep,
+                        path: m.path.clone(),
+                    });
+                }
+            }
+            if !matched {
+                return Err(PruneError::Config(format!(
+                    "keep_channels pattern `{}` matches no output dimension of a traced layer",
+                    rule.path
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which units to keep, given every group's scores.
+    fn select<M: Module>(
+        &self,
+        model: &M,
+        graph: &DependencyGraph,
+        scores: &[Vec<f32>],
+    ) -> Result<Vec<Vec<bool>>> {
+        let c = &self.config;
+        let fixed = self.fixed_units(model, graph)?;
+        let explicit = self.explicit_counts(model, graph)?;
         // The most each group may lose: max_ratio, at least one kept, kept a multiple of round_to.
         let cap = |g: &Group, fixed: &[bool]| {
             let n = g.n_units;
@@ -270,19 +510,20 @@ impl GroupPruner {
                 .min(n - 1);
             removable(n, most, c.round_to)
         };
-        let mut remove: Vec<usize> = Vec::with_capacity(graph.groups.len());
+        let mut remove: Vec<usize> = vec![0; graph.groups.len()];
+        let ranked = |gi: &usize| explicit[*gi].is_empty();
         if c.global {
             let mut pool: Vec<(f32, usize, usize)> = Vec::new();
-            for (gi, (s, f)) in scores.iter().zip(&fixed).enumerate() {
+            for gi in (0..graph.groups.len()).filter(ranked) {
                 pool.extend(
-                    s.iter()
+                    scores[gi]
+                        .iter()
                         .enumerate()
-                        .filter(|&(u, _)| !f[u])
+                        .filter(|&(u, _)| !fixed[gi][u])
                         .map(|(u, &v)| (v, gi, u)),
                 );
             }
-            let total: usize = graph.groups.iter().map(|g| g.n_units).sum();
-            let target = (c.ratio * total as f64).round() as usize;
+            let target = (c.ratio * pool.len() as f64).round() as usize;
             pool.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
             let caps: Vec<usize> = graph
                 .groups
@@ -301,30 +542,116 @@ impl GroupPruner {
                     count += 1;
                 }
             }
-            for (gi, g) in graph.groups.iter().enumerate() {
-                remove.push(removable(g.n_units, taken[gi], c.round_to));
+            for gi in (0..graph.groups.len()).filter(ranked) {
+                remove[gi] = removable(graph.groups[gi].n_units, taken[gi], c.round_to);
             }
         } else {
-            for (g, f) in graph.groups.iter().zip(&fixed) {
-                let want = (c.ratio * g.n_units as f64).round() as usize;
-                remove.push(removable(g.n_units, want.min(cap(g, f)), c.round_to));
+            for gi in (0..graph.groups.len()).filter(ranked) {
+                let g = &graph.groups[gi];
+                let free = fixed[gi].iter().filter(|&&f| !f).count();
+                let want = (c.ratio * free as f64).round() as usize;
+                remove[gi] = removable(g.n_units, want.min(cap(g, &fixed[gi])), c.round_to);
             }
         }
-        Ok(graph
+        graph
             .groups
             .iter()
-            .zip(&scores)
-            .zip(&fixed)
-            .zip(&remove)
-            .map(|(((g, s), f), &k)| select_units(g, s, f, k, c.round_to))
-            .collect())
+            .enumerate()
+            .map(|(gi, g)| {
+                if explicit[gi].is_empty() {
+                    return Ok(select_units(g, &scores[gi], &fixed[gi], remove[gi], c.round_to));
+                }
+                let mut keep = vec![true; g.n_units];
+                for con in &explicit[gi] {
+                    // Only this layer's free units compete; the rest of the group stays.
+                    let mut only = vec![true; g.n_units];
+                    for &u in &con.units {
+                        only[u] = fixed[gi][u];
+                    }
+                    let want = con.units.len() - con.keep;
+                    let k = select_units(g, &scores[gi], &only, want, 1);
+                    let removed = k.iter().filter(|&&k| !k).count();
+                    if removed != want {
+                        return Err(PruneError::Config(format!(
+                            "`{}` cannot keep {} of its channels: {} of them must stay (pinned, ignored, or the last of a layer)",
+                            con.path,
+                            con.keep,
+                            con.units.len() - removed
+                        )));
+                    }
+                    keep.iter_mut().zip(k).for_each(|(a, b)| *a &= b);
+                }
+                Ok(keep)
+            })
+            .collect()
     }
+}
 
-    /// The structural plan for `model`.
-    pub fn plan<M: Module>(&self, model: &M, graph: &DependencyGraph) -> Result<StructuralPlan> {
-        let keep = self.keep(model, graph)?;
-        StructuralPlan::from_groups(graph, &keep)
+/// An explicit channel count on a layer of a group.
+#[derive(Clone, Debug)]
+struct Constraint {
+    /// The group's units the layer's output channels belong to.
+    units: Vec<usize>,
+    /// How many of them stay.
+    keep: usize,
+    /// The layer's parameter path.
+    path: String,
+}
+
+/// The units member `m` of `g` touches, and how many of them stay when `m` keeps `channels`
+/// indices (each unit must hold the same number of `m`'s indices).
+fn kept_units(g: &Group, m: &GroupMember, channels: usize) -> Result<(Vec<usize>, usize)> {
+    let mut hits = vec![0usize; g.n_units];
+    m.units.iter().for_each(|&u| hits[u] += 1);
+    let units: Vec<usize> = (0..g.n_units).filter(|&u| hits[u] > 0).collect();
+    let per_unit = units.first().map_or(0, |&u| hits[u]);
+    if per_unit == 0
+        || units.iter().any(|&u| hits[u] != per_unit)
+        || !channels.is_multiple_of(per_unit)
+        || channels == 0
+        || channels > m.units.len()
+    {
+        return Err(PruneError::Config(format!(
+            "`{}` cannot keep {channels} of its {} output channels (they go {per_unit} at a time, at least one stays)",
+            m.path,
+            m.units.len()
+        )));
     }
+    Ok((units, channels / per_unit))
+}
+
+/// Every parameter path in a group.
+fn member_paths(graph: &DependencyGraph) -> HashSet<String> {
+    graph
+        .groups
+        .iter()
+        .flat_map(|g| g.members.iter().map(|m| m.path.clone()))
+        .collect()
+}
+
+/// A BatchNorm running statistic (`running_mean`, `running_var`).
+fn is_running_stat(path: &str) -> bool {
+    path.rsplit('.')
+        .next()
+        .is_some_and(|last| last.starts_with("running_"))
+}
+
+/// LAMP scores: `s_u / Σ_{v ranked at or above u} s_v`, ranking by score descending, ties by
+/// index; 0 where the sum is 0.
+fn lamp(s: &[f32]) -> Vec<f32> {
+    let mut order: Vec<usize> = (0..s.len()).collect();
+    order.sort_by(|&a, &b| s[b].total_cmp(&s[a]).then(a.cmp(&b)));
+    let mut out = vec![0f32; s.len()];
+    let mut sum = 0f64;
+    for &u in &order {
+        sum += s[u] as f64;
+        out[u] = if sum > 0.0 {
+            (s[u] as f64 / sum) as f32
+        } else {
+            0.0
+        };
+    }
+    out
 }
 
 /// Remove up to `k` free units of `g`, lowest scores first (ties by index), skipping any unit

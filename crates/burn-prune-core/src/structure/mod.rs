@@ -16,7 +16,9 @@ mod importance;
 mod plan;
 mod trace;
 
-pub use graph::{DependencyGraph, GraphOptions, Group, GroupMember, op_name};
-pub use importance::{GroupNormalization, GroupPruner, GroupPrunerConfig, GroupReduction};
-pub use plan::{AxisKeep, ParamSlice, StructuralPlan};
+pub use graph::{DependencyGraph, GraphOptions, Group, GroupMember, GroupedConv, op_name};
+pub use importance::{
+    GroupNormalization, GroupPruner, GroupPrunerConfig, GroupReduction, KeepChannels,
+};
+pub use plan::{AxisKeep, ConvGroups, GroupsChange, ParamSlice, StructuralPlan};
 pub use trace::{Trace, TracedParam, trace};

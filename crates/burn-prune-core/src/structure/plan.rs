@@ -24,6 +24,51 @@ pub struct ParamSlice {
     pub shape: Vec<usize>,
     /// Kept indices per cut axis.
     pub keep: Vec<AxisKeep>,
+    /// For the weight of a grouped convolution that loses whole conv groups: its `groups`
+    /// before and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<GroupsChange>,
+}
+
+/// A grouped convolution's `groups`, before and after compaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupsChange {
+    /// Before.
+    pub from: usize,
+    /// After.
+    pub to: usize,
+}
+
+/// Gives access to the `groups` of a model's grouped convolutions, which Burn keeps as a module
+/// constant (a [`ModuleMapper`] cannot change it).
+///
+/// Implement it for a model with grouped or depthwise convolutions whose channels are pruned,
+/// and apply plans with [`StructuralPlan::apply_grouped`].
+///
+/// ```
+/// use burn::nn::conv::{Conv2d, Conv2dConfig};
+/// use burn::prelude::*;
+/// use burn_prune_core::structure::ConvGroups;
+///
+/// #[derive(Module, Debug)]
+/// struct Net {
+///     expand: Conv2d,
+///     depthwise: Conv2d,
+/// }
+///
+/// impl ConvGroups for Net {
+///     fn conv_groups_mut(&mut self, path: &str) -> Option<&mut usize> {
+///         match path {
+///             "depthwise" => Some(&mut self.depthwise.groups),
+///             _ => None,
+///         }
+///     }
+/// }
+/// ```
+pub trait ConvGroups {
+    /// The `groups` field of the convolution module at `path` (the weight's path without
+    /// `.weight`, e.g. `blocks.3.depthwise.conv`), or `None` if there is none.
+    fn conv_groups_mut(&mut self, path: &str) -> Option<&mut usize>;
 }
 
 impl ParamSlice {
@@ -97,7 +142,16 @@ impl StructuralPlan {
                 let slice = plan.params.entry(m.path.clone()).or_insert(ParamSlice {
                     shape,
                     keep: Vec::new(),
+                    groups: None,
                 });
+                if let Some(gc) = graph.grouped_convs.get(&m.path)
+                    && gc.axis == m.axis
+                {
+                    slice.groups = Some(GroupsChange {
+                        from: gc.groups,
+                        to: indices.len() / gc.per_group,
+                    });
+                }
                 slice.keep.push(AxisKeep {
                     axis: m.axis,
                     indices,
@@ -132,6 +186,14 @@ impl StructuralPlan {
                     });
                 }
             }
+            if let Some(g) = s.groups
+                && (g.to == 0 || g.to > g.from)
+            {
+                return Err(PruneError::PlanMismatch {
+                    path: path.clone(),
+                    reason: format!("invalid groups change {} -> {}", g.from, g.to),
+                });
+            }
         }
         Ok(plan)
     }
@@ -151,8 +213,62 @@ impl StructuralPlan {
     ///
     /// BatchNorm running statistics are updated in place, as Burn's `RunningState` shares its
     /// value between clones of a module: compact a model you no longer need as it was.
+    ///
+    /// A plan that changes a grouped convolution's `groups` needs
+    /// [`apply_grouped`](Self::apply_grouped) and is an error here.
     pub fn apply<M: Module>(&self, model: M) -> Result<M> {
+        if let Some((path, s)) = self.params.iter().find(|(_, s)| s.groups.is_some()) {
+            let g = s.groups.expect("found with groups");
+            return Err(PruneError::PlanMismatch {
+                path: path.clone(),
+                reason: format!(
+                    "the plan changes this convolution's `groups` from {} to {}, a module constant a mapper cannot change: implement `ConvGroups` for the model and use `apply_grouped`, or build the graph with `GraphOptions::with_pinned_grouped_convs`",
+                    g.from, g.to
+                ),
+            });
+        }
         self.run(model, Cut::Slice)
+    }
+
+    /// [`apply`](Self::apply) for models with grouped convolutions: also sets the `groups` of
+    /// every convolution the plan shrinks, through [`ConvGroups`]. A convolution the model does
+    /// not give access to, or whose `groups` is not the planned one, is an error (and the model
+    /// is not compacted).
+    pub fn apply_grouped<M: Module + ConvGroups>(&self, mut model: M) -> Result<M> {
+        for (path, s) in &self.params {
+            let Some(g) = s.groups else { continue };
+            let module = path.strip_suffix(".weight").unwrap_or(path);
+            match model.conv_groups_mut(module) {
+                Some(&mut current) if current == g.from => {}
+                Some(&mut current) => {
+                    return Err(PruneError::PlanMismatch {
+                        path: path.clone(),
+                        reason: format!(
+                            "the convolution has groups = {current}, the plan expects {}",
+                            g.from
+                        ),
+                    });
+                }
+                None => {
+                    return Err(PruneError::PlanMismatch {
+                        path: path.clone(),
+                        reason: format!(
+                            "`ConvGroups::conv_groups_mut(\"{module}\")` gives no convolution"
+                        ),
+                    });
+                }
+            }
+        }
+        let mut model = self.run(model, Cut::Slice)?;
+        for (path, s) in &self.params {
+            if let Some(g) = s.groups {
+                let module = path.strip_suffix(".weight").unwrap_or(path);
+                if let Some(groups) = model.conv_groups_mut(module) {
+                    *groups = g.to;
+                }
+            }
+        }
+        Ok(model)
     }
 
     /// The dense equivalent of [`apply`](Self::apply): every planned parameter keeps its shape

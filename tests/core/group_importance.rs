@@ -1,0 +1,207 @@
+//! Group importance: reductions, normalisations, gradient and BatchNorm criteria, and the
+//! selection rules (round_to, max_ratio, ignored layers, global ranking), against hand counts.
+
+use crate::common::{SmallCnn, randomize_batch_norms, values};
+use burn::module::Param;
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn_prune::PruneError;
+use burn_prune::criterion::{BatchNormScale, GradientMagnitude, Magnitude};
+use burn_prune::structure::{
+    DependencyGraph, GraphOptions, GroupNormalization, GroupPrunerConfig, GroupReduction, trace,
+};
+
+/// `y = x · W1 · W2` (no bias, no activation): the 3 hidden units form one group.
+#[derive(Module, Debug)]
+struct TwoLinear {
+    fc1: Linear,
+    fc2: Linear,
+}
+
+const W1: [[f32; 3]; 2] = [[1.0, -2.0, 0.5], [3.0, 0.25, -1.0]];
+const W2: [f32; 3] = [-4.0, 1.0, 0.5];
+
+impl TwoLinear {
+    fn new(device: &Device) -> Self {
+        let linear = |i, o, w: Vec<f32>| {
+            let mut l: Linear = LinearConfig::new(i, o).with_bias(false).init(device);
+            l.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [i, o]), device));
+            l
+        };
+        Self {
+            fc1: linear(2, 3, W1.concat()),
+            fc2: linear(3, 1, W2.to_vec()),
+        }
+    }
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.fc2.forward(self.fc1.forward(x))
+    }
+}
+
+fn hidden_scores(model: &TwoLinear, config: GroupPrunerConfig) -> Vec<f32> {
+    let t = trace(model, [1, 2], |m, x| m.forward(x)).unwrap();
+    let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
+    let (gi, _) = graph.group_of("fc1.weight", 1).unwrap();
+    config.init(Magnitude::l1()).scores(model, &graph).unwrap()[gi].clone()
+}
+
+fn close(a: &[f32], b: &[f32]) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() < 1e-5, "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn reductions_and_normalisations_by_hand() {
+    let model = TwoLinear::new(&Device::flex());
+    // Per hidden unit j: fc1 column L1 = |W1[0][j]| + |W1[1][j]|, fc2 row L1 = |W2[j]|.
+    let col = [4.0, 2.25, 1.5];
+    let row = [4.0, 1.0, 0.5];
+    let cfg = || GroupPrunerConfig::new(0.5);
+    let sum: Vec<f32> = (0..3).map(|j| col[j] + row[j]).collect();
+    close(
+        &hidden_scores(&model, cfg().with_reduction(GroupReduction::Sum)),
+        &sum,
+    );
+    let mean: Vec<f32> = sum.iter().map(|s| s / 2.0).collect();
+    close(&hidden_scores(&model, cfg()), &mean);
+    close(
+        &hidden_scores(&model, cfg().with_reduction(GroupReduction::Max)),
+        &[4.0, 2.25, 1.5],
+    );
+    close(
+        &hidden_scores(&model, cfg().with_reduction(GroupReduction::First)),
+        &col,
+    );
+    // Mean scores 4, 1.625, 1: max-normalised ÷4; mean-normalised ÷(6.625/3).
+    let by_max: Vec<f32> = mean.iter().map(|s| s / 4.0).collect();
+    let max = cfg().with_normalization(GroupNormalization::Max);
+    close(&hidden_scores(&model, max), &by_max);
+    let m = 6.625 / 3.0;
+    let by_mean: Vec<f32> = mean.iter().map(|s| s / m).collect();
+    let mean_norm = cfg().with_normalization(GroupNormalization::Mean);
+    close(&hidden_scores(&model, mean_norm), &by_mean);
+    // LAMP: ranked 4 ≥ 1.625 ≥ 1: 4/4, 1.625/5.625, 1/6.625.
+    let lamp = cfg().with_normalization(GroupNormalization::Lamp);
+    close(
+        &hidden_scores(&model, lamp),
+        &[1.0, 1.625 / 5.625, 1.0 / 6.625],
+    );
+}
+
+#[test]
+fn gradient_criteria_score_groups_from_batches() {
+    let device = Device::flex().autodiff();
+    let model = TwoLinear::new(&device);
+    let t = trace(&model, [1, 2], |m, x| m.forward(x)).unwrap();
+    let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
+    let pruner = GroupPrunerConfig::new(0.5)
+        .with_reduction(GroupReduction::Sum)
+        .init(GradientMagnitude);
+    assert!(matches!(
+        pruner.scores(&model, &graph),
+        Err(PruneError::MissingBatches { .. })
+    ));
+    let x = [[1.0f32, 2.0], [-0.5, 1.0]];
+    let batch = Tensor::<2>::from_data(TensorData::new(x.concat(), [2, 2]), &device);
+    let loss = |m: &TwoLinear, b: Tensor<2>| m.forward(b).sum();
+    let scores = pruner
+        .scores_with_data(&model, &graph, [batch.clone()], loss)
+        .unwrap();
+    let (gi, _) = graph.group_of("fc1.weight", 1).unwrap();
+    // loss = Σ_b Σ_j (Σ_i x_bi W1_ij) W2_j: ∂/∂W1_ij = X_i W2_j, ∂/∂W2_j = Σ_i X_i W1_ij with
+    // X = Σ_b x_b = (0.5, 3).
+    let xs = [0.5f32, 3.0];
+    let expected: Vec<f32> = (0..3)
+        .map(|j| {
+            let g1: f32 = (0..2).map(|i| (xs[i] * W2[j]).abs()).sum();
+            let g2 = (0..2).map(|i| xs[i] * W1[i][j]).sum::<f32>().abs();
+            g1 + g2
+        })
+        .collect();
+    close(&scores[gi], &expected);
+    // No batch at all is an error, not a silent magnitude ranking.
+    let none: [Tensor<2>; 0] = [];
+    assert!(matches!(
+        pruner.scores_with_data(&model, &graph, none, loss),
+        Err(PruneError::MissingBatches { .. })
+    ));
+    let plan = pruner
+        .plan_with_data(&model, &graph, [batch], loss)
+        .unwrap();
+    // Scores 23.5, 3.75, 4.5; round(0.5 · 3) = 2 units go: unit 0 stays.
+    let kept = &plan.params["fc1.weight"].keep[0];
+    assert_eq!((kept.axis, kept.indices.clone()), (1, vec![0]));
+}
+
+fn cnn_graph(model: &SmallCnn) -> DependencyGraph {
+    let t = trace(model, [1, 3, 8, 8], |m, x| m.forward(x)).unwrap();
+    DependencyGraph::build(&t, &GraphOptions::default()).unwrap()
+}
+
+#[test]
+fn batch_norm_scale_ranks_by_gamma() {
+    let device = Device::flex();
+    let model = randomize_batch_norms(SmallCnn::new(&[3, 8, 6], 4, &device), 3);
+    let graph = cnn_graph(&model);
+    let scores = GroupPrunerConfig::new(0.5)
+        .init(BatchNormScale)
+        .scores(&model, &graph)
+        .unwrap();
+    for b in 0..2 {
+        let (gi, _) = graph
+            .group_of(&format!("blocks.{b}.conv.weight"), 0)
+            .unwrap();
+        let gamma: Vec<f32> = values(model.blocks[b].bn.gamma.val())
+            .iter()
+            .map(|g| g.abs())
+            .collect();
+        close(&scores[gi], &gamma);
+    }
+}
+
+#[test]
+fn selection_rules() {
+    let device = Device::flex();
+    let model = SmallCnn::new(&[3, 16, 12, 10], 4, &device);
+    let graph = cnn_graph(&model);
+    let kept = |config: GroupPrunerConfig, b: usize| {
+        let plan = config.init(Magnitude::l1()).plan(&model, &graph).unwrap();
+        plan.params
+            .get(&format!("blocks.{b}.conv.weight"))
+            .map_or(model.blocks[b].conv.weight.dims()[0], |s| s.new_shape()[0])
+    };
+    // Local: round(0.5 · n) of each group.
+    assert_eq!(
+        [0, 1, 2].map(|b| kept(GroupPrunerConfig::new(0.5), b)),
+        [8, 6, 5]
+    );
+    // round_to 4: kept counts rounded up to multiples of 4 (8, 6 → 8, 5 → 8).
+    let r = || GroupPrunerConfig::new(0.5).with_round_to(4);
+    assert_eq!([0, 1, 2].map(|b| kept(r(), b)), [8, 8, 8]);
+    // max_ratio 0.25: no group loses more than a quarter.
+    let m = || GroupPrunerConfig::new(0.5).with_max_ratio(0.25);
+    assert_eq!([0, 1, 2].map(|b| kept(m(), b)), [12, 9, 8]);
+    // Ignored: a layer whose output channels are never cut (its inputs still shrink).
+    let i = || GroupPrunerConfig::new(0.5).with_ignored(vec!["blocks.1.**".into()]);
+    assert_eq!([0, 1, 2].map(|b| kept(i(), b)), [8, 12, 5]);
+    // Global: 19 of the 38 free channels, wherever the scores are lowest.
+    let g = GroupPrunerConfig::new(0.5).with_global(true);
+    let total: usize = [0, 1, 2].map(|b| kept(g.clone(), b)).iter().sum();
+    assert_eq!(total, 38 - 19);
+    let plan = i().init(Magnitude::l1()).plan(&model, &graph).unwrap();
+    assert_eq!(
+        plan.params["blocks.1.conv.weight"].new_shape(),
+        [12, 8, 3, 3]
+    );
+    // Bad settings are errors.
+    for bad in [
+        GroupPrunerConfig::new(1.0),
+        GroupPrunerConfig::new(-0.1),
+        GroupPrunerConfig::new(0.5).with_round_to(0),
+        GroupPrunerConfig::new(0.5).with_max_ratio(0.0),
+    ] {
+        assert!(bad.init(Magnitude::l1()).plan(&model, &graph).is_err());
+    }
+}
