@@ -315,3 +315,48 @@ fn grouped_convs_lose_whole_groups() {
         &values(zeroed.forward(x)),
     );
 }
+
+/// GroupNorm normalises each group of channels together: removing one changes the others'
+/// statistics, and Burn keeps `num_groups` as a module constant. Its channels are pinned.
+#[derive(Module, Debug)]
+struct Normed {
+    conv1: Conv2d,
+    norm: burn::nn::GroupNorm,
+    conv2: Conv2d,
+    fc: Linear,
+}
+
+impl Normed {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let y = relu(self.norm.forward(self.conv1.forward(x)));
+        self.fc
+            .forward(self.conv2.forward(y).mean_dims(&[2, 3]).flatten(1, 3))
+    }
+}
+
+#[test]
+fn group_norm_channels_are_kept_and_the_rest_compacts() {
+    let device = Device::flex();
+    let model = Normed {
+        conv1: conv(3, 8, 3, &device),
+        norm: burn::nn::GroupNormConfig::new(2, 8).init(&device),
+        conv2: conv(8, 6, 3, &device),
+        fc: LinearConfig::new(6, 2).init(&device),
+    };
+    let t = trace(&model, [2, 3, 6, 6], |m, x| m.forward(x)).unwrap();
+    let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
+    let (_, g) = graph.group_of("conv1.weight", 0).unwrap();
+    assert_eq!(g.prunable(), 0, "{:?}", g.pinned);
+    assert!(g.pinned.values().all(|why| why.contains("GroupNorm")));
+    assert!(graph.group_of("norm.gamma", 0).is_none(), "never cut");
+    let plan = GroupPrunerConfig::new(0.5)
+        .init(Magnitude::l1())
+        .plan(&model, &graph)
+        .unwrap();
+    assert_eq!(plan.params["conv2.weight"].new_shape(), vec![3, 8, 3, 3]);
+    let x = Tensor::<4>::random([2, 3, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+    let zeroed = plan.apply_as_zeros(model.clone()).unwrap();
+    let expected = values(zeroed.forward(x.clone()));
+    let small = plan.apply(model).unwrap();
+    assert_close(&values(small.forward(x)), &expected);
+}

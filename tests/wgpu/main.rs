@@ -71,3 +71,32 @@ fn masked_model_on_wgpu_matches_cpu() {
         assert!((a - b).abs() < 1e-4, "{a} vs {b}");
     }
 }
+
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+fn structural_plan_and_compaction_on_wgpu_match_cpu() {
+    use burn_prune::structure::{DependencyGraph, GraphOptions, GroupPrunerConfig, trace};
+    let cpu = Device::flex();
+    cpu.seed(8);
+    let model = common::randomize_batch_norms(SmallCnn::new(&[3, 8, 6], 4, &cpu), 5);
+    let on_gpu = model.clone().fork(&wgpu());
+    // The trace and the plan only read the model: the same on both devices.
+    let t = trace(&on_gpu, [1, 3, 8, 8], |m, x| m.forward(x)).unwrap();
+    let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
+    let pruner = GroupPrunerConfig::new(0.5).init(Magnitude::l1());
+    let plan = pruner.plan(&on_gpu, &graph).unwrap();
+    let t_cpu = trace(&model, [1, 3, 8, 8], |m, x| m.forward(x)).unwrap();
+    let graph_cpu = DependencyGraph::build(&t_cpu, &GraphOptions::default()).unwrap();
+    assert_eq!(graph, graph_cpu);
+    assert_eq!(plan, pruner.plan(&model, &graph_cpu).unwrap());
+
+    let (x, _) = batch(2, 3, 8, 4, 3, &cpu);
+    let zeroed_cpu = plan
+        .apply_as_zeros(SmallCnn::new(&[3, 8, 6], 4, &cpu).load_record(model.clone().into_record()))
+        .unwrap();
+    let expected = values(zeroed_cpu.forward(x.clone()));
+    let small_gpu = plan.apply(on_gpu).unwrap();
+    assert_eq!(small_gpu.blocks[0].conv.weight.dims(), [4, 3, 3, 3]);
+    let got = values(small_gpu.forward(x.to_device(&wgpu())));
+    common::assert_close(&expected, &got);
+}

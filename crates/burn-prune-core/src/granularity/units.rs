@@ -233,7 +233,33 @@ impl UnitMap {
     /// Per-unit sum of `f(value)`, accumulated in `f64` in element order.
     pub fn accumulate(&self, values: &[f32], f: impl Fn(f64) -> f64) -> Vec<f64> {
         let mut acc = vec![0f64; self.n_units];
-        self.for_each(|e, u| acc[u] += f(values[e] as f64));
+        // Trailing axes that do not enter the unit id (a filter's kernel, a linear row's
+        // outputs) make contiguous runs of one unit: sum each run in a tight loop.
+        let rank = self.shape.len();
+        let mut lead = rank;
+        let mut run = 1usize;
+        while lead > 0 && self.ustride[lead - 1] == 0 {
+            lead -= 1;
+            run *= self.shape[lead];
+        }
+        if run < 4 || values.len() != self.numel() {
+            self.for_each(|e, u| acc[u] += f(values[e] as f64));
+            return acc;
+        }
+        let mut idx = vec![0usize; lead];
+        for chunk in values.chunks_exact(run) {
+            let u: usize = (0..lead)
+                .map(|a| idx[a] / self.div[a] * self.ustride[a])
+                .sum();
+            acc[u] += chunk.iter().map(|&v| f(v as f64)).sum::<f64>();
+            for a in (0..lead).rev() {
+                idx[a] += 1;
+                if idx[a] < self.shape[a] {
+                    break;
+                }
+                idx[a] = 0;
+            }
+        }
         acc
     }
 

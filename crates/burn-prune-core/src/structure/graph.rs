@@ -817,6 +817,15 @@ impl<'a> Analysis<'a> {
             }
         }
         let Some(c) = chosen else {
+            // An activation without tracked channels (scaled by a parameter, say) stays an
+            // untracked activation: the parameter is combined with channels that cannot be
+            // followed, so it is coupled to nothing and never cut.
+            if inputs
+                .iter()
+                .any(|t| !self.is_param(t) && t.shape == out.shape)
+            {
+                return Ok(());
+            }
             // No channels: a parameter seen through a mask or a scale is still that parameter.
             let params: Vec<&TensorIr> = inputs
                 .iter()
@@ -1081,7 +1090,7 @@ impl<'a> Analysis<'a> {
     fn base(&mut self, index: usize, op: &OperationIr, b: &BaseOperationIr) -> Result<()> {
         use BaseOperationIr as B;
         match b {
-            B::Reshape(r) => self.reshape(index, op, &r.input, &r.out),
+            B::Reshape(r) => self.reshape(index, &r.input, &r.out),
             B::SwapDims(s) => {
                 let mut axes: Vec<usize> = (0..s.input.shape.as_slice().len()).collect();
                 axes.swap(s.dim1, s.dim2);
@@ -1218,13 +1227,7 @@ impl<'a> Analysis<'a> {
         }
     }
 
-    fn reshape(
-        &mut self,
-        index: usize,
-        op: &OperationIr,
-        input: &TensorIr,
-        out: &TensorIr,
-    ) -> Result<()> {
+    fn reshape(&mut self, index: usize, input: &TensorIr, out: &TensorIr) -> Result<()> {
         let (ins, outs) = (input.shape.as_slice(), out.shape.as_slice());
         if let Some(a) = self.alias.get(&input.id).cloned() {
             // Only inserting or removing unit axes keeps a parameter recognisable.
@@ -1267,12 +1270,14 @@ impl<'a> Analysis<'a> {
             ob <= s_a && s_a.is_multiple_of(ob) && (ob * outs[b]).is_multiple_of(s_a * c)
         });
         let Some(b) = found else {
-            return Err(self.unknown(
-                index,
-                op,
-                Some(&i.elems),
-                "the reshape splits the channel axis",
-            ));
+            // The channels are split and mixed with other axes (GroupNorm's grouping): what
+            // follows cannot be followed per channel, so they stay, and the result carries no
+            // prunable channels.
+            self.pin_all(
+                &i.elems,
+                &format!("reshaped together with other axes (`Reshape` op #{index}, e.g. a GroupNorm's grouping)"),
+            );
+            return Ok(());
         };
         let ob: usize = outs[b + 1..].iter().product();
         let elems = (0..outs[b]).map(|j| i.elems[(j * ob / s_a) % c]).collect();

@@ -4,8 +4,8 @@
 use crate::address::PathStack;
 use crate::error::{PruneError, Result};
 use burn::backend::capture::{CaptureBackend, TensorId};
-use burn::backend::ir::OperationIr;
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::backend::ir::{BaseOperationIr, OperationIr};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -101,7 +101,8 @@ fn tensor_id<const D: usize>(t: &Tensor<D>) -> Result<TensorId> {
 ///
 /// `forward` is the model's forward function. The model is captured in evaluation mode
 /// (`valid()`, so BatchNorm uses its running statistics) on a capture device: nothing is
-/// computed and the model passed in is not changed. A forward pass that panics (for example
+/// computed, the model passed in is not changed, and float parameters are traced by shape
+/// (their values are not read). A forward pass that panics (for example
 /// on a wrong input shape) is reported as [`PruneError::Trace`].
 ///
 /// ```
@@ -134,7 +135,7 @@ where
     let mut found: Option<Result<Captured>> = None;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         device.capture_scope(|scope| {
-            let model = model.valid().to_device(device);
+            let model = model.valid().map(&mut ToCapture { device });
             let mut ids = IdCollector::default();
             model.visit(&mut ids);
             let x = Tensor::<D>::from_data(TensorData::zeros::<f32, _>(input_shape), device);
@@ -186,15 +187,46 @@ where
             .map(|t| t.shape.as_slice().to_vec())
             .unwrap_or_default()
     };
+    let output_shape = shape_of(output);
+    // The parameters' own creation ops (see `ToCapture`) are not part of the model.
+    let mut ops = graph.graph.operations;
+    ops.retain(|op| match op {
+        OperationIr::BaseFloat(BaseOperationIr::Empty(c)) => !param_ids.contains_key(&c.out.id),
+        _ => true,
+    });
     Ok(Trace {
-        output_shape: shape_of(output),
-        ops: graph.graph.operations,
+        output_shape,
+        ops,
         params: list,
         param_ids,
         input,
         output,
         input_shape: input_shape.to_vec(),
     })
+}
+
+/// Moves a module to the capture device. Float tensors become empty tensors of the same shape
+/// (an `Empty` creation op, removed from the trace): the trace needs their shapes only, and
+/// reading them off their device would copy every weight.
+/// Integer and boolean tensors (indices, masks) keep their values.
+struct ToCapture<'a> {
+    device: &'a Device,
+}
+
+impl ModuleMapper for ToCapture<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let device = self.device;
+        param.map(|t| Tensor::empty(t.dims(), device))
+    }
+    fn map_int<const D: usize>(&mut self, param: Param<Tensor<D, Int>>) -> Param<Tensor<D, Int>> {
+        param.map(|t| t.to_device(self.device))
+    }
+    fn map_bool<const D: usize>(
+        &mut self,
+        param: Param<Tensor<D, Bool>>,
+    ) -> Param<Tensor<D, Bool>> {
+        param.map(|t| t.to_device(self.device))
+    }
 }
 
 #[derive(Default)]
