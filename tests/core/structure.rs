@@ -360,3 +360,57 @@ fn group_norm_channels_are_kept_and_the_rest_compacts() {
     let small = plan.apply(model).unwrap();
     assert_close(&values(small.forward(x)), &expected);
 }
+
+/// Two heads reading the halves of one conv's channels.
+#[derive(Module, Debug)]
+struct Halves {
+    stem: Conv2d,
+    left: Conv2d,
+    right: Conv2d,
+    fc: Linear,
+}
+
+impl Halves {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let y = relu(self.stem.forward(x));
+        let [a, b]: [Tensor<4>; 2] = y.split(4, 1).try_into().expect("two halves");
+        let z = self.left.forward(a) + self.right.forward(b);
+        self.fc.forward(z.mean_dims(&[2, 3]).flatten(1, 3))
+    }
+}
+
+#[test]
+fn channel_slices_pin_what_they_split_and_the_rest_compacts() {
+    let device = Device::flex();
+    let model = Halves {
+        stem: conv(3, 8, 3, &device),
+        left: conv(4, 6, 3, &device),
+        right: conv(4, 6, 3, &device),
+        fc: LinearConfig::new(6, 2).init(&device),
+    };
+    let t = trace(&model, [2, 3, 6, 6], |m, x| m.forward(x)).unwrap();
+    let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
+    let (_, g) = graph.group_of("stem.weight", 0).unwrap();
+    assert_eq!(g.prunable(), 0);
+    assert!(g.pinned.values().all(|why| why.contains("Slice")));
+    // The two heads add into one stream of 6 channels, which may shrink.
+    let (_, sum) = graph.group_of("left.weight", 0).unwrap();
+    assert!(
+        sum.members
+            .iter()
+            .any(|m| m.path == "right.weight" && m.axis == 0)
+    );
+    let plan = GroupPrunerConfig::new(0.5)
+        .init(Magnitude::l1())
+        .plan(&model, &graph)
+        .unwrap();
+    assert_eq!(plan.params["right.weight"].new_shape(), vec![3, 4, 3, 3]);
+    let x = Tensor::<4>::random([2, 3, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+    let expected = values(
+        plan.apply_as_zeros(model.clone())
+            .unwrap()
+            .forward(x.clone()),
+    );
+    let small = plan.apply(model).unwrap();
+    assert_close(&values(small.forward(x)), &expected);
+}

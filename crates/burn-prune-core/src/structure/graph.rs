@@ -1134,6 +1134,14 @@ impl<'a> Analysis<'a> {
                     return Ok(());
                 };
                 let (r, step) = range.to_range_and_step(i.elems.len());
+                if !(r.start == 0 && r.end == i.elems.len() && step == 1) {
+                    // The range is a constant of the forward code: removing any channel would
+                    // shift what it selects.
+                    self.pin_all(
+                        &i.elems,
+                        &format!("sliced along the channel axis by a constant range (`Slice` op #{index}, a split or narrow)"),
+                    );
+                }
                 let mut picked: Vec<usize> = r.collect();
                 if step < 0 {
                     picked.reverse();
