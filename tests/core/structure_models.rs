@@ -60,7 +60,7 @@ fn removed_learned(plan: &StructuralPlan) -> usize {
     plan.params
         .iter()
         .filter(|(p, _)| !p.contains("running_"))
-        .map(|(_, s)| s.shape.iter().product::<usize>() - s.new_shape().iter().product::<usize>())
+        .map(|(_, s)| s.removed_elements())
         .sum()
 }
 

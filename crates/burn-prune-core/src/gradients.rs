@@ -1,7 +1,7 @@
 //! Gathering gradients of selected parameters over user-supplied batches.
 
 use crate::address::PathStack;
-use crate::criterion::GradientStats;
+use crate::criterion::{Criterion, GradientNeed, GradientStats};
 use crate::error::{PruneError, Result};
 use crate::host::to_f32;
 use burn::module::{Module, ModuleVisitor, Param};
@@ -13,6 +13,40 @@ struct Accumulator {
     sum: Vec<f64>,
     sum_abs: Vec<f64>,
     per_batch: Vec<Vec<f32>>,
+}
+
+/// The gradients `criterion` needs for `paths()`, gathered over `batches`; `None` when it
+/// needs none (then `batches` is not touched). No batch at all is
+/// [`PruneError::MissingBatches`].
+pub(crate) fn gradients_for<M, B, I, F>(
+    criterion: &dyn Criterion,
+    model: &M,
+    paths: impl FnOnce() -> Result<HashSet<String>>,
+    batches: I,
+    loss: F,
+) -> Result<Option<HashMap<String, GradientStats>>>
+where
+    M: Module,
+    I: IntoIterator<Item = B>,
+    F: FnMut(&M, B) -> Tensor<1>,
+{
+    let need = criterion.needs().gradients;
+    if need == GradientNeed::None {
+        return Ok(None);
+    }
+    let grads = gather_gradients(
+        model,
+        &paths()?,
+        batches,
+        loss,
+        need == GradientNeed::PerBatch,
+    )?;
+    if grads.is_empty() {
+        return Err(PruneError::MissingBatches {
+            criterion: criterion.name(),
+        });
+    }
+    Ok(Some(grads))
 }
 
 /// For each batch, evaluate `loss(model, batch)`, back-propagate, and accumulate the gradient

@@ -5,7 +5,7 @@ use crate::criterion::{
     BatchNormScales, Criterion, GradientNeed, GradientStats, ScoreContext, Scores,
 };
 use crate::error::{PruneError, Result};
-use crate::gradients::gather_gradients;
+use crate::gradients::gradients_for;
 use crate::granularity::{Granularity, Layout, Reduction, UnitMap};
 use crate::host::{HostFloats, read_params};
 use crate::mask::{BitMask, MaskSet, ParamMask, PruneMask, install_masks};
@@ -160,20 +160,13 @@ impl Pruner {
         I: IntoIterator<Item = B>,
         F: FnMut(&M, B) -> Tensor<1>,
     {
-        let need = self.criterion.needs().gradients;
-        if need == GradientNeed::None {
-            return self.compute(model, None);
-        }
-        let params = param_addresses(model);
-        let selected = self.config.selector.select(&params)?;
-        let paths: HashSet<String> = selected.iter().map(|p| p.path.clone()).collect();
-        let grads = gather_gradients(model, &paths, batches, loss, need == GradientNeed::PerBatch)?;
-        if grads.is_empty() {
-            return Err(PruneError::MissingBatches {
-                criterion: self.criterion.name(),
-            });
-        }
-        self.compute(model, Some(grads))
+        let paths = || {
+            let params = param_addresses(model);
+            let selected = self.config.selector.select(&params)?;
+            Ok(selected.iter().map(|p| p.path.clone()).collect())
+        };
+        let grads = gradients_for(self.criterion.as_ref(), model, paths, batches, loss)?;
+        self.compute(model, grads)
     }
 
     /// Compute masks from the weights and install them in the model.

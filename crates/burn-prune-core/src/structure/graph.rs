@@ -580,22 +580,23 @@ impl<'a> Analysis<'a> {
             return Err(self.unknown(index, op, Some(&i.elems), "channels are not on axis 1"));
         }
         let elems = self.fresh(c_out, w.map(|(p, _)| p));
+        // The weight axis that reads input channels and the one that writes output channels.
+        // A grouped conv holds all channels on one axis only (its inputs when transposed, its
+        // filters otherwise); the other holds `channels / groups` entries per group and is
+        // never cut.
+        let (couple_in, couple_out) = match (groups > 1, transposed) {
+            (false, _) => (true, true),
+            (true, false) => (false, true),
+            (true, true) => (true, false),
+        };
         if groups > 1 {
             self.grouped_conv(&input, &elems, w, transposed, groups, c_in);
-        } else if let (Some(i), Some((p, axis))) = (&input, w_in) {
+        }
+        if couple_in && let (Some(i), Some((p, axis))) = (&input, w_in) {
             self.couple(index, op, p, axis, &i.elems)?;
         }
-        if let Some((p, axis)) = w {
-            // A grouped conv's full axis is its inputs when transposed, its filters otherwise.
-            if !(groups > 1 && transposed) {
-                self.couple(index, op, p, axis, &elems)?;
-            }
-        }
-        if groups > 1
-            && transposed
-            && let (Some(i), Some((p, axis))) = (&input, w_in)
-        {
-            self.couple(index, op, p, axis, &i.elems)?;
+        if couple_out && let Some((p, axis)) = w {
+            self.couple(index, op, p, axis, &elems)?;
         }
         if let Some(b) = bias
             && let Some((p, axis)) = self.param_axis(index, op, b, 0)?
@@ -658,13 +659,14 @@ impl<'a> Analysis<'a> {
             return;
         }
         if let Some((p, _)) = w {
-            let (axis, per_group) = if transposed { (0, ipg) } else { (0, opg) };
+            // Axis 0 holds all channels in both layouts: the filters, or a transposed conv's
+            // inputs.
             self.grouped.insert(
                 self.path(p).to_string(),
                 GroupedConv {
                     groups,
-                    axis,
-                    per_group,
+                    axis: 0,
+                    per_group: if transposed { ipg } else { opg },
                 },
             );
         }

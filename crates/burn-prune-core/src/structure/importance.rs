@@ -6,7 +6,7 @@ use crate::address::LayerKind;
 use crate::address::{ParamAddress, param_addresses};
 use crate::criterion::{Criterion, GradientNeed, GradientStats, ScoreContext, Scores};
 use crate::error::{PruneError, Result};
-use crate::gradients::gather_gradients;
+use crate::gradients::gradients_for;
 use crate::granularity::{Granularity, Layout, Reduction, UnitMap};
 use crate::host::{HostFloats, read_params};
 use crate::pattern::PathPattern;
@@ -133,12 +133,7 @@ impl GroupPruner {
     /// The score of every unit of every group (after reduction and normalisation). A criterion
     /// that needs gradients is an error here: use [`scores_with_data`](Self::scores_with_data).
     pub fn scores<M: Module>(&self, model: &M, graph: &DependencyGraph) -> Result<Vec<Vec<f32>>> {
-        if self.criterion.needs().gradients != GradientNeed::None {
-            return Err(PruneError::MissingBatches {
-                criterion: self.criterion.name(),
-            });
-        }
-        self.score_groups(model, graph, &HashMap::new())
+        self.scores_at(model, &addresses(model), graph, None)
     }
 
     /// [`scores`](Self::scores), gathering gradients first when the criterion needs them: for
@@ -156,30 +151,48 @@ impl GroupPruner {
         I: IntoIterator<Item = B>,
         F: FnMut(&M, B) -> Tensor<1>,
     {
-        let need = self.criterion.needs().gradients;
-        if need == GradientNeed::None {
-            return self.score_groups(model, graph, &HashMap::new());
-        }
-        let paths: HashSet<String> = member_paths(graph)
-            .into_iter()
-            .filter(|p| !is_running_stat(p))
-            .collect();
-        let grads = gather_gradients(model, &paths, batches, loss, need == GradientNeed::PerBatch)?;
-        if grads.is_empty() {
+        let grads = self.gradients(model, graph, batches, loss)?;
+        self.scores_at(model, &addresses(model), graph, grads.as_ref())
+    }
+
+    /// Gradients of the members that learn (not running statistics), if the criterion needs
+    /// them.
+    fn gradients<M, B, I, F>(
+        &self,
+        model: &M,
+        graph: &DependencyGraph,
+        batches: I,
+        loss: F,
+    ) -> Result<Option<HashMap<String, GradientStats>>>
+    where
+        M: Module,
+        I: IntoIterator<Item = B>,
+        F: FnMut(&M, B) -> Tensor<1>,
+    {
+        let paths = || {
+            Ok(member_paths(graph)
+                .into_iter()
+                .filter(|p| !is_running_stat(p))
+                .collect())
+        };
+        gradients_for(self.criterion.as_ref(), model, paths, batches, loss)
+    }
+
+    /// Every group's scores; `grads` must be given when the criterion needs gradients.
+    fn scores_at<M: Module>(
+        &self,
+        model: &M,
+        addresses: &Addresses,
+        graph: &DependencyGraph,
+        grads: Option<&HashMap<String, GradientStats>>,
+    ) -> Result<Vec<Vec<f32>>> {
+        if grads.is_none() && self.criterion.needs().gradients != GradientNeed::None {
             return Err(PruneError::MissingBatches {
                 criterion: self.criterion.name(),
             });
         }
-        self.score_groups(model, graph, &grads)
-    }
-
-    fn score_groups<M: Module>(
-        &self,
-        model: &M,
-        graph: &DependencyGraph,
-        grads: &HashMap<String, GradientStats>,
-    ) -> Result<Vec<Vec<f32>>> {
-        let addresses = param_addresses(model);
+        let no_grads = HashMap::new();
+        let grads = grads.unwrap_or(&no_grads);
         let paths = member_paths(graph);
         let mut host = read_params(model, &paths)?;
         let weights: HashMap<String, HostFloats> = paths
@@ -193,7 +206,7 @@ impl GroupPruner {
                 if g.prunable() == 0 {
                     return Ok(vec![0.0; g.n_units]);
                 }
-                self.group_scores(g, &addresses, &weights, grads)
+                self.group_scores(g, addresses, &weights, grads)
             })
             .collect()
     }
@@ -201,19 +214,19 @@ impl GroupPruner {
     fn group_scores(
         &self,
         g: &Group,
-        addresses: &[ParamAddress],
+        addresses: &Addresses,
         weights: &HashMap<String, HostFloats>,
         grads: &HashMap<String, GradientStats>,
     ) -> Result<Vec<f32>> {
         let needs_bn = self.criterion.needs().batch_norm;
         let mut per_member: Vec<Vec<f32>> = Vec::with_capacity(g.members.len());
         for m in &g.members {
-            let addr = addresses.iter().find(|a| a.path == m.path).ok_or_else(|| {
-                PruneError::PlanMismatch {
+            let addr = addresses
+                .get(&m.path)
+                .ok_or_else(|| PruneError::PlanMismatch {
                     path: m.path.clone(),
                     reason: "the model has no such parameter".into(),
-                }
-            })?;
+                })?;
             // Running statistics are not learned weights and carry no importance; a BatchNorm
             // criterion reads the group's BatchNorm scales only.
             if is_running_stat(&m.path)
@@ -327,8 +340,9 @@ impl GroupPruner {
     /// Which units to keep in each group (`keep[group][unit]`).
     pub fn keep<M: Module>(&self, model: &M, graph: &DependencyGraph) -> Result<Vec<Vec<bool>>> {
         self.check()?;
-        let scores = self.scores(model, graph)?;
-        self.select(model, graph, &scores)
+        let addresses = addresses(model);
+        let scores = self.scores_at(model, &addresses, graph, None)?;
+        self.select(&addresses, graph, &scores)
     }
 
     /// [`keep`](Self::keep) with gradients gathered over `batches` (see
@@ -346,8 +360,10 @@ impl GroupPruner {
         F: FnMut(&M, B) -> Tensor<1>,
     {
         self.check()?;
-        let scores = self.scores_with_data(model, graph, batches, loss)?;
-        self.select(model, graph, &scores)
+        let grads = self.gradients(model, graph, batches, loss)?;
+        let addresses = addresses(model);
+        let scores = self.scores_at(model, &addresses, graph, grads.as_ref())?;
+        self.select(&addresses, graph, &scores)
     }
 
     /// The structural plan for `model`.
@@ -392,22 +408,20 @@ impl GroupPruner {
 
     /// Units fixed in each group: pinned by the graph, or output channels of an ignored
     /// parameter.
-    fn fixed_units<M: Module>(&self, model: &M, graph: &DependencyGraph) -> Result<Vec<Vec<bool>>> {
+    fn fixed_units(
+        &self,
+        addresses: &Addresses,
+        graph: &DependencyGraph,
+    ) -> Result<Vec<Vec<bool>>> {
         let ignored: Vec<PathPattern> = self
             .config
             .ignored
             .iter()
             .map(|p| PathPattern::new(p))
             .collect::<Result<_>>()?;
-        let addresses = if ignored.is_empty() {
-            Vec::new()
-        } else {
-            param_addresses(model)
-        };
         let is_output = |path: &str, axis: usize| {
             addresses
-                .iter()
-                .find(|a| a.path == path)
+                .get(path)
                 .is_some_and(|a| Layout::of(a).out_axis == axis)
         };
         Ok(graph
@@ -432,22 +446,18 @@ impl GroupPruner {
 
     /// The explicit [`KeepChannels`] constraints of each group: (units of the layer, units
     /// to keep, layer path).
-    fn explicit_counts<M: Module>(
+    fn explicit_counts(
         &self,
-        model: &M,
+        addresses: &Addresses,
         graph: &DependencyGraph,
     ) -> Result<Vec<Vec<Constraint>>> {
         let mut out: Vec<Vec<Constraint>> = vec![Vec::new(); graph.groups.len()];
-        if self.config.keep_channels.is_empty() {
-            return Ok(out);
-        }
-        let addresses = param_addresses(model);
         for rule in &self.config.keep_channels {
             let pattern = PathPattern::new(&rule.path)?;
             let mut matched = false;
             for (gi, g) in graph.groups.iter().enumerate() {
                 for m in g.members.iter().filter(|m| pattern.matches(&m.path)) {
-                    let Some(addr) = addresses.iter().find(|a| a.path == m.path) else {
+                    let Some(addr) = addresses.get(&m.path) else {
                         continue;
                     };
                     if Layout::of(addr).out_axis != m.axis {
@@ -492,15 +502,15 @@ impl GroupPruner {
     }
 
     /// Which units to keep, given every group's scores.
-    fn select<M: Module>(
+    fn select(
         &self,
-        model: &M,
+        addresses: &Addresses,
         graph: &DependencyGraph,
         scores: &[Vec<f32>],
     ) -> Result<Vec<Vec<bool>>> {
         let c = &self.config;
-        let fixed = self.fixed_units(model, graph)?;
-        let explicit = self.explicit_counts(model, graph)?;
+        let fixed = self.fixed_units(addresses, graph)?;
+        let explicit = self.explicit_counts(addresses, graph)?;
         // The most each group may lose: max_ratio, at least one kept, kept a multiple of round_to.
         let cap = |g: &Group, fixed: &[bool]| {
             let n = g.n_units;
@@ -618,6 +628,16 @@ fn kept_units(g: &Group, m: &GroupMember, channels: usize) -> Result<(Vec<usize>
         )));
     }
     Ok((units, channels / per_unit))
+}
+
+/// The model's parameters by path.
+type Addresses = HashMap<String, ParamAddress>;
+
+fn addresses<M: Module>(model: &M) -> Addresses {
+    param_addresses(model)
+        .into_iter()
+        .map(|a| (a.path.clone(), a))
+        .collect()
 }
 
 /// Every parameter path in a group.

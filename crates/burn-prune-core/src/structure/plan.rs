@@ -80,6 +80,11 @@ impl ParamSlice {
         }
         s
     }
+
+    /// Elements the cut removes.
+    pub fn removed_elements(&self) -> usize {
+        self.shape.iter().product::<usize>() - self.new_shape().iter().product::<usize>()
+    }
 }
 
 /// Which indices of which parameter dimensions survive structural pruning.
@@ -200,10 +205,7 @@ impl StructuralPlan {
 
     /// Total parameter elements removed from a model whose parameters are in the plan.
     pub fn removed_elements(&self) -> usize {
-        self.params
-            .values()
-            .map(|s| s.shape.iter().product::<usize>() - s.new_shape().iter().product::<usize>())
-            .sum()
+        self.params.values().map(ParamSlice::removed_elements).sum()
     }
 
     /// Compact `model`: every parameter in the plan is cut to its kept indices (on its own
