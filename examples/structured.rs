@@ -8,17 +8,19 @@
 //!    everything joined by residual adds);
 //! 2. rank each group's channels by the L1 norm of their weights and keep the best half;
 //! 3. compact: a `ResNetCifar` with smaller tensors, saved with Burn's records;
-//! 4. replay the JSON plan on a freshly built ResNet-56, load the saved record, run it.
+//! 4. replay the JSON plan on a freshly built ResNet-56, load the saved record, run it;
+//! 5. measure: per-layer report (params, MACs), plots, and measured vs theoretical speedup.
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn_prune::criterion::Magnitude;
+use burn_prune::metrics::{Convention, LatencyConfig, ModelMetrics, PruningReport};
 use burn_prune::models::{ResNetCifar, ResNetCifarConfig, param_count};
 use burn_prune::structure::{
     DependencyGraph, GraphOptions, GroupPrunerConfig, StructuralPlan, trace,
 };
 use std::error::Error;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let device = Device::flex();
@@ -26,6 +28,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let config = ResNetCifarConfig::new(56);
     let model = config.init(&device)?;
     let dense_params = param_count(&model);
+    let forward = |m: &ResNetCifar, x: Tensor<4>| m.forward(x);
+    let dense_metrics = ModelMetrics::of_model(&model, [1, 3, 32, 32], forward)?;
 
     // 1. Trace and group.
     let started = Instant::now();
@@ -74,15 +78,32 @@ fn main() -> Result<(), Box<dyn Error>> {
         b.dims()
     );
 
-    // Forward latency at batch 64, dense vs pruned (median of 5 runs after a warm-up).
-    let dense = config.init(&device)?;
-    let x = Tensor::<4>::random([64, 3, 32, 32], Distribution::Default, &device);
-    let t_dense = median_forward(&dense, &x);
-    let t_small = median_forward(&reloaded, &x);
+    // 5. Measure: per-layer table, plots, and forward latency at batch 64 (median of 5).
+    let small_metrics = ModelMetrics::of_model(&reloaded, [1, 3, 32, 32], forward)?;
+    let report = PruningReport::new(&dense_metrics, &small_metrics, Convention::Papers);
+    let rows: Vec<String> = report.to_string().lines().map(String::from).collect();
+    println!("\n{}", rows[..6].join("\n"));
     println!(
-        "forward, batch 64: dense {t_dense:.1?}, pruned {t_small:.1?} ({:.2}x faster)",
-        t_dense.as_secs_f64() / t_small.as_secs_f64()
+        "... {} layers in all\n{}",
+        report.rows.len(),
+        rows[rows.len() - 1]
     );
+    let plots = report.plot(&dir, "svg")?;
+    std::fs::write(dir.join("report.csv"), report.to_csv())?;
+    println!(
+        "plots and CSV in {}: {} files",
+        dir.display(),
+        plots.len() + 1
+    );
+    let dense = config.init(&device)?;
+    let latency = LatencyConfig::new(64).with_warmup(1).with_runs(5).compare(
+        (&dense, forward),
+        (&reloaded, forward),
+        [3, 32, 32],
+        &device,
+        report.totals.theoretical_speedup,
+    )?;
+    println!("forward, {latency}");
     Ok(())
 }
 
@@ -115,17 +136,4 @@ fn print_groups(graph: &DependencyGraph, keep: &[Vec<bool>]) {
     }
     let fixed = graph.groups.len() - shown;
     println!("{fixed} groups are fixed (the classifier's outputs and similar)");
-}
-
-fn median_forward(model: &ResNetCifar, x: &Tensor<4>) -> Duration {
-    let run = || {
-        let start = Instant::now();
-        let y = model.forward(x.clone());
-        let _ = y.into_data();
-        start.elapsed()
-    };
-    run();
-    let mut times: Vec<Duration> = (0..5).map(|_| run()).collect();
-    times.sort();
-    times[2]
 }

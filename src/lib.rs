@@ -27,3 +27,8 @@ pub use burn_prune_core::*;
 /// Reference models (CIFAR and ImageNet ResNets, VGG, MobileNetV2, MLP) built with Burn
 /// modules, with the published parameter counts; see [`burn_prune_models`].
 pub use burn_prune_models as models;
+
+/// Measuring pruned models: parameters, MACs/FLOPs from the traced graph, compression,
+/// theoretical and measured speedup, reports, plots and pruning analysis; see
+/// [`burn_prune_metrics`].
+pub use burn_prune_metrics as metrics;

@@ -29,6 +29,9 @@ pub struct Trace {
     pub(crate) ops: Vec<OperationIr>,
     pub(crate) params: Vec<TracedParam>,
     pub(crate) param_ids: HashMap<TensorId, usize>,
+    /// Stored (base) values of parameters with a reparameterization (an installed mask),
+    /// whose effective value is computed from them in the graph.
+    pub(crate) base_ids: HashMap<TensorId, usize>,
     pub(crate) input: TensorId,
     pub(crate) output: TensorId,
     pub(crate) input_shape: Vec<usize>,
@@ -55,6 +58,15 @@ impl Trace {
             .map(|(&id, _)| id)
     }
 
+    /// The parameter a graph tensor holds: its effective value, or the stored base value of a
+    /// reparameterized parameter (an installed mask is applied to it inside the graph).
+    pub fn param_of(&self, id: TensorId) -> Option<&TracedParam> {
+        self.param_ids
+            .get(&id)
+            .or_else(|| self.base_ids.get(&id))
+            .map(|&i| &self.params[i])
+    }
+
     /// The input shape the trace was taken with.
     pub fn input_shape(&self) -> &[usize] {
         &self.input_shape
@@ -76,8 +88,13 @@ impl Trace {
     }
 }
 
-/// Parameters by graph tensor, the input and the output tensor.
-type Captured = (Vec<(TensorId, TracedParam)>, TensorId, TensorId);
+/// Parameters by graph tensor (with the base tensor where it differs), the input and the
+/// output tensor.
+type Captured = (
+    Vec<(TensorId, Option<TensorId>, TracedParam)>,
+    TensorId,
+    TensorId,
+);
 
 /// One capture device for the process (capture device ids are `u16` and never reused), and a
 /// lock, since one scope at a time may be active on it.
@@ -173,8 +190,12 @@ where
     })??;
     let mut list = Vec::with_capacity(params.len());
     let mut param_ids = HashMap::with_capacity(params.len());
-    for (id, p) in params {
+    let mut base_ids = HashMap::new();
+    for (id, base, p) in params {
         param_ids.insert(id, list.len());
+        if let Some(base) = base {
+            base_ids.insert(base, list.len());
+        }
         list.push(p);
     }
     let shape_of = |id: TensorId| {
@@ -191,7 +212,9 @@ where
     // The parameters' own creation ops (see `ToCapture`) are not part of the model.
     let mut ops = graph.graph.operations;
     ops.retain(|op| match op {
-        OperationIr::BaseFloat(BaseOperationIr::Empty(c)) => !param_ids.contains_key(&c.out.id),
+        OperationIr::BaseFloat(BaseOperationIr::Empty(c)) => {
+            !param_ids.contains_key(&c.out.id) && !base_ids.contains_key(&c.out.id)
+        }
         _ => true,
     });
     Ok(Trace {
@@ -199,6 +222,7 @@ where
         ops,
         params: list,
         param_ids,
+        base_ids,
         input,
         output,
         input_shape: input_shape.to_vec(),
@@ -232,7 +256,7 @@ impl ModuleMapper for ToCapture<'_> {
 #[derive(Default)]
 struct IdCollector {
     stack: PathStack,
-    out: Vec<(TensorId, TracedParam)>,
+    out: Vec<(TensorId, Option<TensorId>, TracedParam)>,
     error: Option<PruneError>,
 }
 
@@ -248,9 +272,11 @@ impl ModuleVisitor for IdCollector {
             return;
         }
         let t = param.val();
-        match tensor_id(&t) {
-            Ok(id) => self.out.push((
+        let base = tensor_id(&param.base());
+        match tensor_id(&t).and_then(|id| Ok((id, base?))) {
+            Ok((id, base)) => self.out.push((
                 id,
+                (base != id).then_some(base),
                 TracedParam {
                     path: self.stack.path(),
                     shape: t.dims().to_vec(),
