@@ -33,7 +33,7 @@ use burn_prune_core::structure::{DependencyGraph, KeepChannels, StructuralPlan};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// How subnetworks are drawn.
 #[derive(Config, Debug)]
@@ -125,7 +125,7 @@ pub struct PruningSpace {
     /// Dense parameters (buffers excluded).
     dense_params: u64,
     /// Buffer paths (their cut elements are not parameters).
-    buffers: Vec<String>,
+    buffers: HashSet<String>,
     /// MACs per weight element and dense MACs, by parameter, for multiply-accumulate ops.
     weighted_macs: Vec<(String, u64, u64)>,
     /// MACs of ops whose weight is not cut.
