@@ -310,7 +310,7 @@ impl PruningSpace {
         let removed: usize = plan
             .params
             .iter()
-            .filter(|(path, _)| !self.buffers.contains(path))
+            .filter(|(path, _)| !self.buffers.contains(path.as_str()))
             .map(|(_, s)| s.removed_elements())
             .sum();
         let macs = self.other_macs
