@@ -205,3 +205,62 @@ fn selection_rules() {
         assert!(bad.init(Magnitude::l1()).plan(&model, &graph).is_err());
     }
 }
+
+#[test]
+fn external_scores_drive_the_same_selection() {
+    let device = Device::flex();
+    let model = SmallCnn::new(&[3, 8, 6], 4, &device);
+    let graph = cnn_graph(&model);
+    let (g0, _) = graph.group_of("blocks.0.conv.weight", 0).unwrap();
+    let (g1, _) = graph.group_of("blocks.1.conv.weight", 0).unwrap();
+
+    // Hand-made scores: block 0 keeps its channels 4..8, block 1 its channels 0..3.
+    let mut scores: Vec<Vec<f32>> = graph.groups.iter().map(|g| vec![0.0; g.n_units]).collect();
+    scores[g0] = (0..8).map(|u| u as f32).collect();
+    scores[g1] = (0..6).map(|u| -(u as f32)).collect();
+    let keep = GroupPrunerConfig::new(0.5)
+        .keep_from_scores(&model, &graph, &scores)
+        .unwrap();
+    assert_eq!(keep[g0], [false, false, false, false, true, true, true, true]);
+    assert_eq!(keep[g1], [true, true, true, false, false, false]);
+
+    // A criterion's own scores, fed back in, give the criterion's selection (local, global,
+    // normalised).
+    for config in [
+        GroupPrunerConfig::new(0.4),
+        GroupPrunerConfig::new(0.4).with_global(true),
+        GroupPrunerConfig::new(0.3)
+            .with_global(true)
+            .with_normalization(GroupNormalization::Max),
+    ] {
+        let pruner = config
+            .clone()
+            .with_normalization(GroupNormalization::None)
+            .init(Magnitude::l1());
+        let raw = pruner.scores(&model, &graph).unwrap();
+        let by_criterion = config.init(Magnitude::l1()).keep(&model, &graph).unwrap();
+        assert_eq!(
+            config.keep_from_scores(&model, &graph, &raw).unwrap(),
+            by_criterion
+        );
+    }
+
+    // Wrong shapes and non-finite scores are errors naming the group.
+    let config = GroupPrunerConfig::new(0.5);
+    assert!(matches!(
+        config.keep_from_scores(&model, &graph, &scores[..1]),
+        Err(PruneError::ScoreCount { what: "groups", .. })
+    ));
+    let mut short = scores.clone();
+    short[g1].pop();
+    assert!(matches!(
+        config.keep_from_scores(&model, &graph, &short),
+        Err(PruneError::ScoreCount { path, .. }) if path == "blocks.1.conv.weight"
+    ));
+    let mut nan = scores.clone();
+    nan[g0][2] = f32::NAN;
+    assert!(matches!(
+        config.keep_from_scores(&model, &graph, &nan),
+        Err(PruneError::NonFiniteScore { index: 2, .. })
+    ));
+}

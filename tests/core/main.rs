@@ -10,6 +10,7 @@ mod granularities;
 mod group_importance;
 mod masked_training;
 mod masks_in_model;
+mod replay;
 mod structure;
 mod structure_models;
 mod supervised_training;

@@ -227,6 +227,12 @@ pub enum PruneError {
         /// What went wrong.
         reason: String,
     },
+    /// Running a trace on a backend failed, or its inputs do not fit the trace.
+    #[error("cannot replay the trace: {reason}")]
+    Replay {
+        /// What went wrong.
+        reason: String,
+    },
     /// The tracer met an operation whose effect on channels it does not know, on a tensor that
     /// carries prunable channels. Declare it a barrier to treat its inputs as unprunable.
     #[error(

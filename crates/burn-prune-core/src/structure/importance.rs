@@ -112,6 +112,294 @@ impl GroupPrunerConfig {
             criterion: Box::new(criterion),
         }
     }
+
+    /// Which units to keep in each group (`keep[group][unit]`), from scores computed
+    /// elsewhere: one score per unit of every group of `graph`, low scores removed first
+    /// (activation statistics, spline scores, a user's own ranking). Everything else of the
+    /// configuration applies as with a criterion: ratio, global ranking, normalisation,
+    /// `round_to`, `max_ratio`, ignored layers, explicit channel counts; pinned units stay.
+    /// Groups with no removable unit may carry any scores.
+    ///
+    /// Errors: a configuration error, a score list whose length differs from the group's
+    /// units, or a non-finite score of a removable unit ([`PruneError::ScoreCount`],
+    /// [`PruneError::NonFiniteScore`], naming the group's first layer).
+    pub fn keep_from_scores<M: Module>(
+        &self,
+        model: &M,
+        graph: &DependencyGraph,
+        scores: &[Vec<f32>],
+    ) -> Result<Vec<Vec<bool>>> {
+        self.check()?;
+        if scores.len() != graph.groups.len() {
+            return Err(PruneError::ScoreCount {
+                criterion: "external scores".into(),
+                path: "(dependency graph)".into(),
+                expected: graph.groups.len(),
+                got: scores.len(),
+                what: "groups",
+            });
+        }
+        let addresses = addresses(model);
+        let fixed = self.fixed_units(&addresses, graph)?;
+        let mut normalized = Vec::with_capacity(scores.len());
+        for ((g, s), fixed) in graph.groups.iter().zip(scores).zip(&fixed) {
+            if s.len() != g.n_units {
+                return Err(PruneError::ScoreCount {
+                    criterion: "external scores".into(),
+                    path: g.root().to_string(),
+                    expected: g.n_units,
+                    got: s.len(),
+                    what: "units of its group",
+                });
+            }
+            if fixed.iter().all(|&f| f) {
+                normalized.push(vec![0.0; g.n_units]);
+                continue;
+            }
+            if let Some(index) = (0..s.len()).find(|&u| !fixed[u] && !s[u].is_finite()) {
+                return Err(PruneError::NonFiniteScore {
+                    criterion: "external scores".into(),
+                    path: g.root().to_string(),
+                    index,
+                    value: s[index],
+                });
+            }
+            normalized.push(self.normalize(s.clone()));
+        }
+        self.select(&addresses, graph, &normalized)
+    }
+
+    /// The structural plan from scores computed elsewhere (see
+    /// [`keep_from_scores`](Self::keep_from_scores)).
+    pub fn plan_from_scores<M: Module>(
+        &self,
+        model: &M,
+        graph: &DependencyGraph,
+        scores: &[Vec<f32>],
+    ) -> Result<StructuralPlan> {
+        let keep = self.keep_from_scores(model, graph, scores)?;
+        StructuralPlan::from_groups(graph, &keep)
+    }
+
+    /// A group's scores scaled by [`normalization`](Self::normalization).
+    fn normalize(&self, mut out: Vec<f32>) -> Vec<f32> {
+        let scale = match self.normalization {
+            GroupNormalization::None => 1.0,
+            GroupNormalization::Mean => out.iter().sum::<f32>() / out.len().max(1) as f32,
+            GroupNormalization::Max => out.iter().copied().fold(0.0, f32::max),
+            GroupNormalization::Lamp => return lamp(&out),
+        };
+        if scale > 0.0 && scale != 1.0 {
+            out.iter_mut().for_each(|s| *s /= scale);
+        }
+        out
+    }
+
+    fn check(&self) -> Result<()> {
+        let c = self;
+        if !(0.0..1.0).contains(&c.ratio) {
+            return Err(PruneError::InvalidSparsity {
+                value: c.ratio,
+                context: "group pruning ratio".into(),
+            });
+        }
+        if !(c.max_ratio > 0.0 && c.max_ratio <= 1.0) || c.round_to == 0 {
+            return Err(PruneError::Config(format!(
+                "max_ratio must be in (0, 1] and round_to at least 1 (got {} and {})",
+                c.max_ratio, c.round_to
+            )));
+        }
+        Ok(())
+    }
+
+    /// Units fixed in each group: pinned by the graph, or output channels of an ignored
+    /// parameter.
+    fn fixed_units(
+        &self,
+        addresses: &Addresses,
+        graph: &DependencyGraph,
+    ) -> Result<Vec<Vec<bool>>> {
+        let ignored: Vec<PathPattern> = self
+            .ignored
+            .iter()
+            .map(|p| PathPattern::new(p))
+            .collect::<Result<_>>()?;
+        let is_output = |path: &str, axis: usize| {
+            addresses
+                .get(path)
+                .is_some_and(|a| Layout::of(a).out_axis == axis)
+        };
+        Ok(graph
+            .groups
+            .iter()
+            .map(|g| {
+                let mut f = vec![false; g.n_units];
+                for &u in g.pinned.keys() {
+                    f[u] = true;
+                }
+                for m in g.members.iter().filter(|m| {
+                    ignored.iter().any(|p| p.matches(&m.path)) && is_output(&m.path, m.axis)
+                }) {
+                    for &u in &m.units {
+                        f[u] = true;
+                    }
+                }
+                f
+            })
+            .collect())
+    }
+
+    /// The explicit [`KeepChannels`] constraints of each group: (units of the layer, units
+    /// to keep, layer path).
+    fn explicit_counts(
+        &self,
+        addresses: &Addresses,
+        graph: &DependencyGraph,
+    ) -> Result<Vec<Vec<Constraint>>> {
+        let mut out: Vec<Vec<Constraint>> = vec![Vec::new(); graph.groups.len()];
+        for rule in &self.keep_channels {
+            let pattern = PathPattern::new(&rule.path)?;
+            let mut matched = false;
+            for (gi, g) in graph.groups.iter().enumerate() {
+                for m in g.members.iter().filter(|m| pattern.matches(&m.path)) {
+                    let Some(addr) = addresses.get(&m.path) else {
+                        continue;
+                    };
+                    if Layout::of(addr).out_axis != m.axis {
+                        continue;
+                    }
+                    matched = true;
+                    let (units, keep) = kept_units(g, m, rule.channels)?;
+                    let same = out[gi].iter().find(|c| c.units == units);
+                    if let Some(other) = same {
+                        if other.keep != keep {
+                            return Err(PruneError::Config(format!(
+                                "`{}` and `{}` share their channels but ask for different counts",
+                                m.path, other.path
+                            )));
+                        }
+                        continue;
+                    }
+                    if let Some(other) = out[gi]
+                        .iter()
+                        .find(|c| c.units.iter().any(|u| units.contains(u)))
+                    {
+                        return Err(PruneError::Config(format!(
+                            "`{}` and `{}` share some channels but not all: their counts cannot both hold",
+                            m.path, other.path
+                        )));
+                    }
+                    out[gi].push(Constraint {
+                        units,
+                        keep,
+                        path: m.path.clone(),
+                    });
+                }
+            }
+            if !matched {
+                return Err(PruneError::Config(format!(
+                    "keep_channels pattern `{}` matches no output dimension of a traced layer",
+                    rule.path
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which units to keep, given every group's scores.
+    fn select(
+        &self,
+        addresses: &Addresses,
+        graph: &DependencyGraph,
+        scores: &[Vec<f32>],
+    ) -> Result<Vec<Vec<bool>>> {
+        let c = self;
+        let fixed = self.fixed_units(addresses, graph)?;
+        let explicit = self.explicit_counts(addresses, graph)?;
+        // The most each group may lose: max_ratio, at least one kept, kept a multiple of round_to.
+        let cap = |g: &Group, fixed: &[bool]| {
+            let n = g.n_units;
+            let free = fixed.iter().filter(|&&f| !f).count();
+            let most = ((c.max_ratio * n as f64).floor() as usize)
+                .min(free)
+                .min(n - 1);
+            removable(n, most, c.round_to)
+        };
+        let mut remove: Vec<usize> = vec![0; graph.groups.len()];
+        let ranked = |gi: &usize| explicit[*gi].is_empty();
+        if c.global {
+            let mut pool: Vec<(f32, usize, usize)> = Vec::new();
+            for gi in (0..graph.groups.len()).filter(ranked) {
+                pool.extend(
+                    scores[gi]
+                        .iter()
+                        .enumerate()
+                        .filter(|&(u, _)| !fixed[gi][u])
+                        .map(|(u, &v)| (v, gi, u)),
+                );
+            }
+            let target = (c.ratio * pool.len() as f64).round() as usize;
+            pool.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+            let caps: Vec<usize> = graph
+                .groups
+                .iter()
+                .zip(&fixed)
+                .map(|(g, f)| cap(g, f))
+                .collect();
+            let mut taken = vec![0usize; graph.groups.len()];
+            let mut count = 0;
+            for &(_, gi, _) in &pool {
+                if count == target {
+                    break;
+                }
+                if taken[gi] < caps[gi] {
+                    taken[gi] += 1;
+                    count += 1;
+                }
+            }
+            for gi in (0..graph.groups.len()).filter(ranked) {
+                remove[gi] = removable(graph.groups[gi].n_units, taken[gi], c.round_to);
+            }
+        } else {
+            for gi in (0..graph.groups.len()).filter(ranked) {
+                let g = &graph.groups[gi];
+                let free = fixed[gi].iter().filter(|&&f| !f).count();
+                let want = (c.ratio * free as f64).round() as usize;
+                remove[gi] = removable(g.n_units, want.min(cap(g, &fixed[gi])), c.round_to);
+            }
+        }
+        graph
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(gi, g)| {
+                if explicit[gi].is_empty() {
+                    return Ok(select_units(g, &scores[gi], &fixed[gi], remove[gi], c.round_to));
+                }
+                let mut keep = vec![true; g.n_units];
+                for con in &explicit[gi] {
+                    // Only this layer's free units compete; the rest of the group stays.
+                    let mut only = vec![true; g.n_units];
+                    for &u in &con.units {
+                        only[u] = fixed[gi][u];
+                    }
+                    let want = con.units.len() - con.keep;
+                    let k = select_units(g, &scores[gi], &only, want, 1);
+                    let removed = k.iter().filter(|&&k| !k).count();
+                    if removed != want {
+                        return Err(PruneError::Config(format!(
+                            "`{}` cannot keep {} of its channels: {} of them must stay (pinned, ignored, or the last of a layer)",
+                            con.path,
+                            con.keep,
+                            con.units.len() - removed
+                        )));
+                    }
+                    keep.iter_mut().zip(k).for_each(|(a, b)| *a &= b);
+                }
+                Ok(keep)
+            })
+            .collect()
+    }
 }
 
 /// Ranks the units of dependency groups with a core [`Criterion`] and plans which to keep.
@@ -264,16 +552,7 @@ impl GroupPruner {
                 GroupReduction::First => per_member.first().map_or(0.0, |v| v[u]),
             };
         }
-        let scale = match self.config.normalization {
-            GroupNormalization::None => 1.0,
-            GroupNormalization::Mean => out.iter().sum::<f32>() / out.len().max(1) as f32,
-            GroupNormalization::Max => out.iter().copied().fold(0.0, f32::max),
-            GroupNormalization::Lamp => return Ok(lamp(&out)),
-        };
-        if scale > 0.0 && scale != 1.0 {
-            out.iter_mut().for_each(|s| *s /= scale);
-        }
-        Ok(out)
+        Ok(self.config.normalize(out))
     }
 
     /// One score per index along `axis` of a parameter.
@@ -339,10 +618,10 @@ impl GroupPruner {
 
     /// Which units to keep in each group (`keep[group][unit]`).
     pub fn keep<M: Module>(&self, model: &M, graph: &DependencyGraph) -> Result<Vec<Vec<bool>>> {
-        self.check()?;
+        self.config.check()?;
         let addresses = addresses(model);
         let scores = self.scores_at(model, &addresses, graph, None)?;
-        self.select(&addresses, graph, &scores)
+        self.config.select(&addresses, graph, &scores)
     }
 
     /// [`keep`](Self::keep) with gradients gathered over `batches` (see
@@ -359,11 +638,11 @@ impl GroupPruner {
         I: IntoIterator<Item = B>,
         F: FnMut(&M, B) -> Tensor<1>,
     {
-        self.check()?;
+        self.config.check()?;
         let grads = self.gradients(model, graph, batches, loss)?;
         let addresses = addresses(model);
         let scores = self.scores_at(model, &addresses, graph, grads.as_ref())?;
-        self.select(&addresses, graph, &scores)
+        self.config.select(&addresses, graph, &scores)
     }
 
     /// The structural plan for `model`.
@@ -389,212 +668,6 @@ impl GroupPruner {
         StructuralPlan::from_groups(graph, &keep)
     }
 
-    fn check(&self) -> Result<()> {
-        let c = &self.config;
-        if !(0.0..1.0).contains(&c.ratio) {
-            return Err(PruneError::InvalidSparsity {
-                value: c.ratio,
-                context: "group pruning ratio".into(),
-            });
-        }
-        if !(c.max_ratio > 0.0 && c.max_ratio <= 1.0) || c.round_to == 0 {
-            return Err(PruneError::Config(format!(
-                "max_ratio must be in (0, 1] and round_to at least 1 (got {} and {})",
-                c.max_ratio, c.round_to
-            )));
-        }
-        Ok(())
-    }
-
-    /// Units fixed in each group: pinned by the graph, or output channels of an ignored
-    /// parameter.
-    fn fixed_units(
-        &self,
-        addresses: &Addresses,
-        graph: &DependencyGraph,
-    ) -> Result<Vec<Vec<bool>>> {
-        let ignored: Vec<PathPattern> = self
-            .config
-            .ignored
-            .iter()
-            .map(|p| PathPattern::new(p))
-            .collect::<Result<_>>()?;
-        let is_output = |path: &str, axis: usize| {
-            addresses
-                .get(path)
-                .is_some_and(|a| Layout::of(a).out_axis == axis)
-        };
-        Ok(graph
-            .groups
-            .iter()
-            .map(|g| {
-                let mut f = vec![false; g.n_units];
-                for &u in g.pinned.keys() {
-                    f[u] = true;
-                }
-                for m in g.members.iter().filter(|m| {
-                    ignored.iter().any(|p| p.matches(&m.path)) && is_output(&m.path, m.axis)
-                }) {
-                    for &u in &m.units {
-                        f[u] = true;
-                    }
-                }
-                f
-            })
-            .collect())
-    }
-
-    /// The explicit [`KeepChannels`] constraints of each group: (units of the layer, units
-    /// to keep, layer path).
-    fn explicit_counts(
-        &self,
-        addresses: &Addresses,
-        graph: &DependencyGraph,
-    ) -> Result<Vec<Vec<Constraint>>> {
-        let mut out: Vec<Vec<Constraint>> = vec![Vec::new(); graph.groups.len()];
-        for rule in &self.config.keep_channels {
-            let pattern = PathPattern::new(&rule.path)?;
-            let mut matched = false;
-            for (gi, g) in graph.groups.iter().enumerate() {
-                for m in g.members.iter().filter(|m| pattern.matches(&m.path)) {
-                    let Some(addr) = addresses.get(&m.path) else {
-                        continue;
-                    };
-                    if Layout::of(addr).out_axis != m.axis {
-                        continue;
-                    }
-                    matched = true;
-                    let (units, keep) = kept_units(g, m, rule.channels)?;
-                    let same = out[gi].iter().find(|c| c.units == units);
-                    if let Some(other) = same {
-                        if other.keep != keep {
-                            return Err(PruneError::Config(format!(
-                                "`{}` and `{}` share their channels but ask for different counts",
-                                m.path, other.path
-                            )));
-                        }
-                        continue;
-                    }
-                    if let Some(other) = out[gi]
-                        .iter()
-                        .find(|c| c.units.iter().any(|u| units.contains(u)))
-                    {
-                        return Err(PruneError::Config(format!(
-                            "`{}` and `{}` share some channels but not all: their counts cannot both hold",
-                            m.path, other.path
-                        )));
-                    }
-                    out[gi].push(Constraint {
-                        units,
-                        keep,
-                        path: m.path.clone(),
-                    });
-                }
-            }
-            if !matched {
-                return Err(PruneError::Config(format!(
-                    "keep_channels pattern `{}` matches no output dimension of a traced layer",
-                    rule.path
-                )));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Which units to keep, given every group's scores.
-    fn select(
-        &self,
-        addresses: &Addresses,
-        graph: &DependencyGraph,
-        scores: &[Vec<f32>],
-    ) -> Result<Vec<Vec<bool>>> {
-        let c = &self.config;
-        let fixed = self.fixed_units(addresses, graph)?;
-        let explicit = self.explicit_counts(addresses, graph)?;
-        // The most each group may lose: max_ratio, at least one kept, kept a multiple of round_to.
-        let cap = |g: &Group, fixed: &[bool]| {
-            let n = g.n_units;
-            let free = fixed.iter().filter(|&&f| !f).count();
-            let most = ((c.max_ratio * n as f64).floor() as usize)
-                .min(free)
-                .min(n - 1);
-            removable(n, most, c.round_to)
-        };
-        let mut remove: Vec<usize> = vec![0; graph.groups.len()];
-        let ranked = |gi: &usize| explicit[*gi].is_empty();
-        if c.global {
-            let mut pool: Vec<(f32, usize, usize)> = Vec::new();
-            for gi in (0..graph.groups.len()).filter(ranked) {
-                pool.extend(
-                    scores[gi]
-                        .iter()
-                        .enumerate()
-                        .filter(|&(u, _)| !fixed[gi][u])
-                        .map(|(u, &v)| (v, gi, u)),
-                );
-            }
-            let target = (c.ratio * pool.len() as f64).round() as usize;
-            pool.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
-            let caps: Vec<usize> = graph
-                .groups
-                .iter()
-                .zip(&fixed)
-                .map(|(g, f)| cap(g, f))
-                .collect();
-            let mut taken = vec![0usize; graph.groups.len()];
-            let mut count = 0;
-            for &(_, gi, _) in &pool {
-                if count == target {
-                    break;
-                }
-                if taken[gi] < caps[gi] {
-                    taken[gi] += 1;
-                    count += 1;
-                }
-            }
-            for gi in (0..graph.groups.len()).filter(ranked) {
-                remove[gi] = removable(graph.groups[gi].n_units, taken[gi], c.round_to);
-            }
-        } else {
-            for gi in (0..graph.groups.len()).filter(ranked) {
-                let g = &graph.groups[gi];
-                let free = fixed[gi].iter().filter(|&&f| !f).count();
-                let want = (c.ratio * free as f64).round() as usize;
-                remove[gi] = removable(g.n_units, want.min(cap(g, &fixed[gi])), c.round_to);
-            }
-        }
-        graph
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(gi, g)| {
-                if explicit[gi].is_empty() {
-                    return Ok(select_units(g, &scores[gi], &fixed[gi], remove[gi], c.round_to));
-                }
-                let mut keep = vec![true; g.n_units];
-                for con in &explicit[gi] {
-                    // Only this layer's free units compete; the rest of the group stays.
-                    let mut only = vec![true; g.n_units];
-                    for &u in &con.units {
-                        only[u] = fixed[gi][u];
-                    }
-                    let want = con.units.len() - con.keep;
-                    let k = select_units(g, &scores[gi], &only, want, 1);
-                    let removed = k.iter().filter(|&&k| !k).count();
-                    if removed != want {
-                        return Err(PruneError::Config(format!(
-                            "`{}` cannot keep {} of its channels: {} of them must stay (pinned, ignored, or the last of a layer)",
-                            con.path,
-                            con.keep,
-                            con.units.len() - removed
-                        )));
-                    }
-                    keep.iter_mut().zip(k).for_each(|(a, b)| *a &= b);
-                }
-                Ok(keep)
-            })
-            .collect()
-    }
 }
 
 /// An explicit channel count on a layer of a group.

@@ -14,6 +14,7 @@
 mod graph;
 mod importance;
 mod plan;
+mod replay;
 mod trace;
 
 pub use graph::{DependencyGraph, GraphOptions, Group, GroupMember, GroupedConv, op_name};
@@ -21,4 +22,5 @@ pub use importance::{
     GroupNormalization, GroupPruner, GroupPrunerConfig, GroupReduction, KeepChannels,
 };
 pub use plan::{AxisKeep, ConvGroups, GroupsChange, ParamSlice, StructuralPlan};
+pub use replay::Replay;
 pub use trace::{Trace, TracedParam, trace};

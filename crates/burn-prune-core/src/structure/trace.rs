@@ -7,7 +7,7 @@ use burn::backend::capture::{CaptureBackend, TensorId};
 use burn::backend::ir::{BaseOperationIr, OperationIr};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
@@ -32,6 +32,9 @@ pub struct Trace {
     /// Stored (base) values of parameters with a reparameterization (an installed mask),
     /// whose effective value is computed from them in the graph.
     pub(crate) base_ids: HashMap<TensorId, usize>,
+    /// Values the capture recorded (integer and boolean parameters, constants made by the
+    /// forward pass, installed masks); the input's is left out.
+    pub(crate) values: BTreeMap<TensorId, TensorData>,
     pub(crate) input: TensorId,
     pub(crate) output: TensorId,
     pub(crate) input_shape: Vec<usize>,
@@ -85,6 +88,15 @@ impl Trace {
     /// The graph tensor of the output.
     pub fn output(&self) -> TensorId {
         self.output
+    }
+
+    /// The tensor a parameter's value is read from when the graph runs: its stored base value
+    /// for a reparameterized parameter, else the parameter itself.
+    pub(crate) fn param_source(&self, index: usize) -> Option<TensorId> {
+        let find = |ids: &HashMap<TensorId, usize>| {
+            ids.iter().find(|&(_, &i)| i == index).map(|(&id, _)| id)
+        };
+        find(&self.base_ids).or_else(|| find(&self.param_ids))
     }
 }
 
@@ -210,6 +222,8 @@ where
     };
     let output_shape = shape_of(output);
     // The parameters' own creation ops (see `ToCapture`) are not part of the model.
+    let mut values = graph.values;
+    values.remove(&input);
     let mut ops = graph.graph.operations;
     ops.retain(|op| match op {
         OperationIr::BaseFloat(BaseOperationIr::Empty(c)) => {
@@ -223,6 +237,7 @@ where
         params: list,
         param_ids,
         base_ids,
+        values,
         input,
         output,
         input_shape: input_shape.to_vec(),
