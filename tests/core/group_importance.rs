@@ -221,7 +221,10 @@ fn external_scores_drive_the_same_selection() {
     let keep = GroupPrunerConfig::new(0.5)
         .keep_from_scores(&model, &graph, &scores)
         .unwrap();
-    assert_eq!(keep[g0], [false, false, false, false, true, true, true, true]);
+    assert_eq!(
+        keep[g0],
+        [false, false, false, false, true, true, true, true]
+    );
     assert_eq!(keep[g1], [true, true, true, false, false, false]);
 
     // A criterion's own scores, fed back in, give the criterion's selection (local, global,

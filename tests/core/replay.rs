@@ -2,9 +2,9 @@
 //! the model computes directly.
 
 use crate::common::{SmallCnn, assert_close, randomize_batch_norms, values};
+use burn::backend::ir::{ActivationOperationIr, OperationIr};
 #[allow(deprecated)]
 use burn::backend::{Flex, FlexDevice, NdArray, NdArrayDevice};
-use burn::backend::ir::{ActivationOperationIr, OperationIr};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn_prune::criterion::Magnitude;
@@ -64,7 +64,10 @@ fn intermediate_activations_are_readable() {
     assert_eq!(got[0].shape().as_slice(), &[3, 4, 8, 8]);
     assert_close(&floats(got[0].clone()), &values(a0));
     assert_close(&floats(got[1].clone()), &values(a1));
-    assert_eq!(replay.tensor(relus[1]).unwrap().shape.as_slice(), &[3, 6, 8, 8]);
+    assert_eq!(
+        replay.tensor(relus[1]).unwrap().shape.as_slice(),
+        &[3, 6, 8, 8]
+    );
 }
 
 #[test]
@@ -79,7 +82,11 @@ fn masks_installed_in_the_model_are_applied_by_the_replay() {
     let t = trace(&model, shape, |m, x| m.forward(x)).unwrap();
     let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
     let direct = values(model.forward(x.clone()));
-    let unmasked = values(burn_prune::remove_masks(model.clone()).unwrap().forward(x.clone()));
+    let unmasked = values(
+        burn_prune::remove_masks(model.clone())
+            .unwrap()
+            .forward(x.clone()),
+    );
     let replay = Replay::<Flex>::new(&t, &model, FlexDevice).unwrap();
     let out = floats(replay.run(x.to_data(), &[t.output()]).unwrap().remove(0));
     assert_close(&out, &direct);

@@ -6,6 +6,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod metrics;
 
 use burn::prelude::*;
 use burn_prune::criterion::{Fpgm, Magnitude};

@@ -667,7 +667,6 @@ impl GroupPruner {
         let keep = self.keep_with_data(model, graph, batches, loss)?;
         StructuralPlan::from_groups(graph, &keep)
     }
-
 }
 
 /// An explicit channel count on a layer of a group.

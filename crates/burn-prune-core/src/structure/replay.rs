@@ -69,9 +69,12 @@ impl<B: BackendIr> Replay<B> {
         model.visit(&mut reader);
         let mut values = Vec::with_capacity(trace.params.len() + trace.values.len());
         for (index, p) in trace.params.iter().enumerate() {
-            let data = reader.values.remove(&p.path).ok_or_else(|| PruneError::Replay {
-                reason: format!("the model has no parameter `{}` the trace uses", p.path),
-            })?;
+            let data = reader
+                .values
+                .remove(&p.path)
+                .ok_or_else(|| PruneError::Replay {
+                    reason: format!("the model has no parameter `{}` the trace uses", p.path),
+                })?;
             if data.shape().as_slice() != p.shape.as_slice() {
                 return Err(PruneError::Replay {
                     reason: format!(
@@ -132,7 +135,10 @@ impl<B: BackendIr> Replay<B> {
         }
         if !input.dtype().is_float() {
             return Err(PruneError::Replay {
-                reason: format!("input of dtype {:?}; a float input is needed", input.dtype()),
+                reason: format!(
+                    "input of dtype {:?}; a float input is needed",
+                    input.dtype()
+                ),
             });
         }
         let mut wanted = Vec::with_capacity(outputs.len());

@@ -14,21 +14,32 @@
 //!   distance from the newest patterns to those of each of the previous three epochs is below
 //!   `0.16` ([`SplineEarlyBirdConfig`]).
 //!
+//! [`PatternCapture`] records those patterns from a real model: it traces the model once and
+//! replays the graph on the grid, on any backend with Burn's IR interpreter.
+//!
 //! [`spline_scores`] scores the units of one layer by the partition boundary they contribute in
-//! the grid's region (redundant units score exactly `0`), for a structural pruner to consume.
+//! the grid's region (redundant units score exactly `0`);
+//! [`PatternCapture::group_scores`] turns them into scores of the structural pruner's
+//! dependency groups (for
+//! [`GroupPrunerConfig::plan_from_scores`](burn_prune_core::structure::GroupPrunerConfig::plan_from_scores)),
+//! and [`partition_change`] measures how much pruning moved the partition.
 //!
 //! Both detectors number observations from `0` (the *epoch* of an [`EarlyBirdStatus`] is the
 //! index of the observation); neither ever stops reporting: every observation is judged on its
 //! own, and the first one that fires is remembered.
 
+mod capture;
 mod config;
 mod mask_distance;
+mod partition;
 mod scores;
 mod spline;
 
+pub use capture::{PatternCapture, PatternCaptureConfig, PatternLayer};
 pub use mask_distance::{
     BnChannelMask, BnLayer, EarlyBirdConfig, MaskDistanceDetector, bn_channel_mask, mask_distance,
 };
+pub use partition::{partition_boundaries, partition_change};
 pub use scores::{
     Redundancy, UnitSplineScore, spline_channel_scores, spline_score_details, spline_scores,
 };

@@ -228,7 +228,7 @@ fn complement(row: &[u64], tail: u64) -> Vec<u64> {
 }
 
 /// Each unit's pattern repacked into its own word-aligned row of `points` bits.
-fn unit_rows(pattern: &LayerPattern) -> Vec<Vec<u64>> {
+pub(super) fn unit_rows(pattern: &LayerPattern) -> Vec<Vec<u64>> {
     let p = pattern.points;
     let nw = p.div_ceil(64);
     let words = pattern.bits.words();
