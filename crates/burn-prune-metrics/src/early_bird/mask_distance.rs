@@ -1,7 +1,7 @@
 //! The mask-distance early-bird detector of You et al. (ICLR 2020).
 
 pub use super::config::EarlyBirdConfig;
-use super::{EarlyBirdStatus, differing_bits};
+use super::{EarlyBirdStatus, Firing, differing_bits};
 use crate::error::{MetricsError, Result};
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
@@ -42,9 +42,7 @@ impl EarlyBirdConfig {
             config: self.clone(),
             masks: VecDeque::with_capacity(self.window),
             layers: None,
-            distances: Vec::new(),
-            observations: 0,
-            fired_at: None,
+            firing: Firing::default(),
             ticket: None,
         })
     }
@@ -285,9 +283,7 @@ pub struct MaskDistanceDetector {
     config: EarlyBirdConfig,
     masks: VecDeque<BitMask>,
     layers: Option<Vec<BnLayer>>,
-    distances: Vec<f64>,
-    observations: usize,
-    fired_at: Option<usize>,
+    firing: Firing,
     ticket: Option<BitMask>,
 }
 
@@ -330,46 +326,39 @@ impl MaskDistanceDetector {
         }
         // The oldest mask leaves the FIFO when the new one enters a full one.
         let evicted = usize::from(self.masks.len() == self.config.window);
-        self.distances = self
+        let distances: Vec<f64> = self
             .masks
             .iter()
             .skip(evicted)
             .map(|m| differing_bits(&mask, m) as f64 / mask.len() as f64)
             .collect();
         let emerged = self.masks.len() + 1 - evicted == self.config.window
-            && self.distances.iter().all(|&d| d <= self.config.threshold);
-        let epoch = self.observations;
-        self.observations += 1;
-        if emerged && self.fired_at.is_none() {
-            self.fired_at = Some(epoch);
+            && distances.iter().all(|&d| d <= self.config.threshold);
+        let status = self.firing.record(distances, emerged);
+        if status.first_emerged == Some(status.epoch) {
             self.ticket = Some(mask.clone());
         }
         if evicted == 1 {
             self.masks.pop_front();
         }
         self.masks.push_back(mask);
-        Ok(EarlyBirdStatus {
-            epoch,
-            distances: self.distances.clone(),
-            emerged,
-            first_emerged: self.fired_at,
-        })
+        Ok(status)
     }
 
     /// Distances from the newest mask to each earlier mask held, oldest first (empty before
     /// the first observation).
     pub fn distances(&self) -> &[f64] {
-        &self.distances
+        &self.firing.distances
     }
 
     /// Whether the ticket has emerged at some observation.
     pub fn fired(&self) -> bool {
-        self.fired_at.is_some()
+        self.firing.fired_at.is_some()
     }
 
     /// The first observation (epoch index, from 0) at which the ticket emerged.
     pub fn fired_at(&self) -> Option<usize> {
-        self.fired_at
+        self.firing.fired_at
     }
 
     /// The early-bird ticket: the newest mask at the first observation that fired.
@@ -389,7 +378,7 @@ impl MaskDistanceDetector {
 
     /// Number of observations so far.
     pub fn observations(&self) -> usize {
-        self.observations
+        self.firing.observations
     }
 
     /// The configuration.
@@ -401,9 +390,7 @@ impl MaskDistanceDetector {
     pub fn reset(&mut self) {
         self.masks.clear();
         self.layers = None;
-        self.distances.clear();
-        self.observations = 0;
-        self.fired_at = None;
+        self.firing = Firing::default();
         self.ticket = None;
     }
 }

@@ -73,6 +73,33 @@ impl EarlyBirdStatus {
     }
 }
 
+/// What both detectors remember besides the observations they compare: the newest
+/// distances, how many observations there were and the first that fired.
+#[derive(Clone, Debug, Default)]
+struct Firing {
+    distances: Vec<f64>,
+    observations: usize,
+    fired_at: Option<usize>,
+}
+
+impl Firing {
+    /// Record one observation with its distances and whether the rule held.
+    fn record(&mut self, distances: Vec<f64>, emerged: bool) -> EarlyBirdStatus {
+        let epoch = self.observations;
+        self.observations += 1;
+        if emerged && self.fired_at.is_none() {
+            self.fired_at = Some(epoch);
+        }
+        self.distances = distances;
+        EarlyBirdStatus {
+            epoch,
+            distances: self.distances.clone(),
+            emerged,
+            first_emerged: self.fired_at,
+        }
+    }
+}
+
 /// Number of positions at which two equally long packed bit vectors differ.
 ///
 /// `BitMask` keeps the unused bits of its last word zero, so a word-wise XOR counts exactly.

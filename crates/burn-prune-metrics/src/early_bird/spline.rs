@@ -1,7 +1,7 @@
 //! The spline-partition early-bird detector (max-affine spline paper, arXiv 2101.02338).
 
 pub use super::config::SplineEarlyBirdConfig;
-use super::{EarlyBirdStatus, differing_bits};
+use super::{EarlyBirdStatus, Firing, differing_bits};
 use crate::error::{MetricsError, Result};
 use burn_prune_core::BitMask;
 use serde::{Deserialize, Serialize};
@@ -335,9 +335,7 @@ impl SplineEarlyBirdConfig {
         Ok(SplineEarlyBirdDetector {
             config: self.clone(),
             previous: VecDeque::with_capacity(self.lookback + 1),
-            distances: Vec::new(),
-            observations: 0,
-            fired_at: None,
+            firing: Firing::default(),
         })
     }
 }
@@ -371,9 +369,7 @@ impl SplineEarlyBirdConfig {
 pub struct SplineEarlyBirdDetector {
     config: SplineEarlyBirdConfig,
     previous: VecDeque<ActivationPatterns>,
-    distances: Vec<f64>,
-    observations: usize,
-    fired_at: Option<usize>,
+    firing: Firing,
 }
 
 impl SplineEarlyBirdDetector {
@@ -394,34 +390,23 @@ impl SplineEarlyBirdDetector {
         if self.previous.len() > self.config.lookback {
             self.previous.pop_front();
         }
-        self.distances = distances;
-        let epoch = self.observations;
-        self.observations += 1;
-        if emerged && self.fired_at.is_none() {
-            self.fired_at = Some(epoch);
-        }
-        Ok(EarlyBirdStatus {
-            epoch,
-            distances: self.distances.clone(),
-            emerged,
-            first_emerged: self.fired_at,
-        })
+        Ok(self.firing.record(distances, emerged))
     }
 
     /// Distances from the newest patterns to each previous epoch's compared at the last
     /// observation, oldest first.
     pub fn distances(&self) -> &[f64] {
-        &self.distances
+        &self.firing.distances
     }
 
     /// Whether the ticket has emerged at some observation.
     pub fn fired(&self) -> bool {
-        self.fired_at.is_some()
+        self.firing.fired_at.is_some()
     }
 
     /// The first observation (epoch index, from 0) at which the ticket emerged.
     pub fn fired_at(&self) -> Option<usize> {
-        self.fired_at
+        self.firing.fired_at
     }
 
     /// The patterns held for comparison with the next epoch, oldest first (at most
@@ -432,7 +417,7 @@ impl SplineEarlyBirdDetector {
 
     /// Number of observations so far.
     pub fn observations(&self) -> usize {
-        self.observations
+        self.firing.observations
     }
 
     /// The configuration.
@@ -443,8 +428,6 @@ impl SplineEarlyBirdDetector {
     /// Forget every observation (the configuration stays).
     pub fn reset(&mut self) {
         self.previous.clear();
-        self.distances.clear();
-        self.observations = 0;
-        self.fired_at = None;
+        self.firing = Firing::default();
     }
 }
