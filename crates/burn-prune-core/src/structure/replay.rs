@@ -8,6 +8,7 @@ use burn::backend::capture::TensorId;
 use burn::backend::ir::{BackendIr, IrVisitorMut, OperationIr, TensorIr, TensorStatus};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
+use burn::tensor::DType;
 use burn_router::TensorInterpreter;
 use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -45,6 +46,8 @@ pub struct Replay<B: BackendIr> {
     values: Vec<(TensorId, TensorData)>,
     input: TensorId,
     input_shape: Vec<usize>,
+    /// The dtype the graph reads its input as.
+    input_dtype: DType,
     device: B::Device,
 }
 
@@ -98,7 +101,9 @@ impl<B: BackendIr> Replay<B> {
             .flat_map(|op| op.outputs())
             .map(|t| (t.id, t.clone()))
             .collect();
+        let input_dtype = input_dtype(&trace.ops, trace.input);
         Ok(Self {
+            input_dtype,
             ops: trace.ops.clone(),
             produced,
             values,
@@ -149,7 +154,7 @@ impl<B: BackendIr> Replay<B> {
             wanted.push(ir.clone());
         }
         let keep: HashSet<TensorId> = outputs.iter().copied().collect();
-        let input = input.convert_dtype(self.input_dtype());
+        let input = input.convert_dtype(self.input_dtype);
         let mut interpreter = TensorInterpreter::<B>::new(self.device.clone());
         for (id, data) in &self.values {
             interpreter.register_tensor_data_id(*id, data.clone());
@@ -194,22 +199,22 @@ impl<B: BackendIr> Replay<B> {
             })
             .collect()
     }
+}
 
-    /// The dtype the graph reads its input as.
-    fn input_dtype(&self) -> burn::tensor::DType {
-        let mut finder = FindDtype {
-            id: self.input,
-            dtype: None,
-        };
-        for op in &self.ops {
-            let mut op = op.clone();
-            op.visit_mut(&mut finder);
-            if finder.dtype.is_some() {
-                break;
-            }
+/// The dtype the graph reads its input as (`F32` if no operation reads it).
+fn input_dtype(ops: &[OperationIr], input: TensorId) -> DType {
+    let mut finder = FindDtype {
+        id: input,
+        dtype: None,
+    };
+    for op in ops {
+        let mut op = op.clone();
+        op.visit_mut(&mut finder);
+        if finder.dtype.is_some() {
+            break;
         }
-        finder.dtype.unwrap_or(burn::tensor::DType::F32)
     }
+    finder.dtype.unwrap_or(DType::F32)
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -236,7 +241,7 @@ impl IrVisitorMut for KeepAlive<'_> {
 
 struct FindDtype {
     id: TensorId,
-    dtype: Option<burn::tensor::DType>,
+    dtype: Option<DType>,
 }
 
 impl IrVisitorMut for FindDtype {

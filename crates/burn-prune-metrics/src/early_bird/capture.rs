@@ -366,11 +366,6 @@ fn find_layers(trace: &Trace) -> Vec<PatternLayer> {
         .flat_map(|op| op.outputs().map(move |t| (t.id, op)))
         .collect();
     let constant = constant_tensors(trace);
-    let shapes: HashMap<TensorId, Vec<usize>> = trace
-        .operations()
-        .iter()
-        .flat_map(|op| op.outputs().map(|t| (t.id, t.shape.as_slice().to_vec())))
-        .collect();
     let relu_inputs: HashSet<TensorId> = trace.operations().iter().filter_map(relu_input).collect();
     let mut seen = HashSet::new();
     let mut layers = Vec::new();
@@ -393,7 +388,12 @@ fn find_layers(trace: &Trace) -> Vec<PatternLayer> {
         if !seen.insert(tensor) {
             continue;
         }
-        let Some(shape) = shapes.get(&tensor).filter(|s| s.len() >= 2) else {
+        let Some(shape) = producers
+            .get(&tensor)
+            .and_then(|op| op.outputs().find(|t| t.id == tensor))
+            .map(|t| t.shape.as_slice())
+            .filter(|s| s.len() >= 2)
+        else {
             continue;
         };
         let channels = shape[1];
