@@ -32,3 +32,9 @@ pub use burn_prune_models as models;
 /// theoretical and measured speedup, reports, plots and pruning analysis; see
 /// [`burn_prune_metrics`].
 pub use burn_prune_metrics as metrics;
+
+/// Sparsity schedules (one-shot, iterative, AGP, cosine, one-cycle), the scheduled pruner for
+/// training loops, and the training-time methods (lottery tickets, soft filter pruning,
+/// network slimming, sparse structure selection, early-bird, Scratch-E/B); see
+/// [`burn_prune_schedule`].
+pub use burn_prune_schedule as schedule;

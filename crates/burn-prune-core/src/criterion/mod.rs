@@ -166,3 +166,15 @@ impl<C: Criterion + ?Sized> Criterion for Box<C> {
         (**self).score(ctx)
     }
 }
+
+impl<C: Criterion + ?Sized> Criterion for std::sync::Arc<C> {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+    fn needs(&self) -> Needs {
+        (**self).needs()
+    }
+    fn score(&self, ctx: &ScoreContext<'_>) -> Result<Scores> {
+        (**self).score(ctx)
+    }
+}

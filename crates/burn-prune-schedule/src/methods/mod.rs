@@ -1,0 +1,1 @@
+//! Published training-time pruning methods, each a small piece on top of the core crate.

@@ -1,0 +1,236 @@
+//! The scheduled pruner: a criterion, a granularity, a scope and a schedule.
+
+use crate::error::{Result, ScheduleError};
+use crate::schedule::{ScheduleConfig, SparsitySchedule};
+use burn::module::Module;
+use burn::prelude::*;
+use burn_prune_core::{Criterion, MaskSet, PrunerConfig, install_masks, masks_of};
+use std::sync::Arc;
+
+/// What one mask update did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PruneEvent {
+    /// The step of the update.
+    pub step: u64,
+    /// The schedule's target sparsity at that step (fraction of units).
+    pub target: f64,
+    /// The pruned fraction of the weights of the selected parameters after the update.
+    pub sparsity: f64,
+    /// Weights that the criterion would have revived and that stayed pruned (`0` for every
+    /// criterion that scores a pruned weight by its zero effective value: magnitude, Taylor,
+    /// SNIP-style products).
+    pub held_pruned: usize,
+    /// The masks now installed.
+    pub masks: MaskSet,
+}
+
+/// A pruner that follows a [`SparsitySchedule`]: at each of the schedule's update steps it
+/// recomputes the masks at the schedule's target and installs them.
+///
+/// **Masks only grow.** A weight pruned at one update stays pruned at the next ones (the new
+/// masks are intersected with the installed ones); with magnitude-like criteria this changes
+/// nothing, since a pruned weight's effective value is zero and it ranks first anyway.
+///
+/// **Determinism.** [`ScheduledPruner::update`] is a pure function of the model and the step:
+/// no counter or cache lives in the pruner. Under multi-device training every worker that
+/// holds the same weights and the same step computes the same masks (ties are broken by
+/// position, criteria are deterministic); the step should come from the loop counter or from
+/// a [`PruningStep`](crate::PruningStep) stored in the model, never from state shared
+/// between workers.
+///
+/// ```
+/// use burn::prelude::*;
+/// use burn::nn::{Linear, LinearConfig};
+/// use burn_prune_core::criterion::Magnitude;
+/// use burn_prune_schedule::{GradualConfig, ScheduledPrunerConfig};
+///
+/// #[derive(Module, Debug)]
+/// struct Net { fc: Linear }
+///
+/// let device = Device::flex();
+/// let mut net = Net { fc: LinearConfig::new(16, 8).init(&device) };
+/// let pruner = ScheduledPrunerConfig::new(GradualConfig::agp(0.75, 3).with_interval(2).into())
+///     .init(Magnitude::l1())
+///     .unwrap();
+/// for step in 0..=6 {
+///     // ... forward, backward, optimizer step ...
+///     let (pruned, event) = pruner.update(net, step).unwrap();
+///     net = pruned;
+///     if let Some(e) = event {
+///         println!("step {step}: {:.1}% pruned", 100.0 * e.sparsity);
+///     }
+/// }
+/// assert_eq!(net.fc.weight.val().equal_elem(0.0).int().sum().into_scalar::<i64>(), 96);
+/// ```
+#[derive(Clone)]
+pub struct ScheduledPruner {
+    config: ScheduledPrunerConfig,
+    schedule: Arc<dyn SparsitySchedule>,
+    criterion: Arc<dyn Criterion>,
+}
+
+/// Configuration of a [`ScheduledPruner`]: the schedule, and how each update prunes (the
+/// core [`PrunerConfig`], whose own sparsity is replaced by the schedule's target).
+#[derive(Clone, Debug)]
+pub struct ScheduledPrunerConfig {
+    /// The schedule.
+    pub schedule: ScheduleConfig,
+    /// Granularity, scope, selector, reduction, ... of every update.
+    pub pruner: PrunerConfig,
+}
+
+impl ScheduledPrunerConfig {
+    /// A schedule pruning single weights globally (the core pruner's defaults).
+    pub fn new(schedule: ScheduleConfig) -> Self {
+        Self {
+            schedule,
+            pruner: PrunerConfig::new(0.0),
+        }
+    }
+
+    /// Set how each update prunes (its `sparsity` is ignored).
+    pub fn with_pruner(mut self, pruner: PrunerConfig) -> Self {
+        self.pruner = pruner;
+        self
+    }
+
+    /// Check the schedule and build the pruner.
+    pub fn init<C: Criterion + 'static>(&self, criterion: C) -> Result<ScheduledPruner> {
+        Ok(ScheduledPruner {
+            config: self.clone(),
+            schedule: Arc::from(self.schedule.init()?),
+            criterion: Arc::new(criterion),
+        })
+    }
+}
+
+impl std::fmt::Debug for ScheduledPruner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScheduledPruner")
+            .field("criterion", &self.criterion.name())
+            .field("schedule", &self.schedule)
+            .field("pruner", &self.config.pruner)
+            .finish()
+    }
+}
+
+impl ScheduledPruner {
+    /// The schedule.
+    pub fn schedule(&self) -> &dyn SparsitySchedule {
+        self.schedule.as_ref()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ScheduledPrunerConfig {
+        &self.config
+    }
+
+    /// Dry-run every setting against `model` (masks at the final sparsity, not installed),
+    /// so that configuration errors surface before training rather than in a training hook.
+    /// Criteria that need gradients are checked with [`ScheduledPruner::check_with_data`].
+    pub fn check<M: Module>(&self, model: &M) -> Result<()> {
+        self.at(self.schedule.final_sparsity()).masks(model)?;
+        Ok(())
+    }
+
+    /// [`ScheduledPruner::check`] for criteria that need gradients.
+    pub fn check_with_data<M, B, I, F>(&self, model: &M, batches: I, loss: F) -> Result<()>
+    where
+        M: Module,
+        I: IntoIterator<Item = B>,
+        F: FnMut(&M, B) -> Tensor<1>,
+    {
+        self.at(self.schedule.final_sparsity())
+            .masks_with_data(model, batches, loss)?;
+        Ok(())
+    }
+
+    /// Call after the optimizer step that brought the count to `step`: at an update step,
+    /// compute the masks at the schedule's target from the weights and install them;
+    /// otherwise return the model unchanged. A criterion that needs gradients is an error
+    /// here ([`ScheduledPruner::update_with_data`]).
+    pub fn update<M: Module>(&self, model: M, step: u64) -> Result<(M, Option<PruneEvent>)> {
+        if !self.schedule.is_update(step) {
+            return Ok((model, None));
+        }
+        let target = self.target(step)?;
+        let masks = self.at(target).masks(&model)?;
+        self.install(model, step, target, masks)
+    }
+
+    /// [`ScheduledPruner::update`] for criteria that need gradients: at an update step the
+    /// gradients of `loss` over `batches` are gathered first (batches are not touched on
+    /// other steps).
+    pub fn update_with_data<M, B, I, F>(
+        &self,
+        model: M,
+        step: u64,
+        batches: I,
+        loss: F,
+    ) -> Result<(M, Option<PruneEvent>)>
+    where
+        M: Module,
+        I: IntoIterator<Item = B>,
+        F: FnMut(&M, B) -> Tensor<1>,
+    {
+        if !self.schedule.is_update(step) {
+            return Ok((model, None));
+        }
+        let target = self.target(step)?;
+        let masks = self.at(target).masks_with_data(&model, batches, loss)?;
+        self.install(model, step, target, masks)
+    }
+
+    fn target(&self, step: u64) -> Result<f64> {
+        let target = self.schedule.sparsity(step);
+        if (0.0..1.0).contains(&target) {
+            Ok(target)
+        } else {
+            Err(ScheduleError::invalid(
+                format!("schedule {:?} at step {step}", self.schedule),
+                format!("its sparsity {target} is outside [0, 1)"),
+            ))
+        }
+    }
+
+    fn at(&self, sparsity: f64) -> burn_prune_core::Pruner {
+        let mut config = self.config.pruner.clone();
+        config.sparsity = sparsity;
+        config.init(self.criterion.clone())
+    }
+
+    fn install<M: Module>(
+        &self,
+        model: M,
+        step: u64,
+        target: f64,
+        fresh: MaskSet,
+    ) -> Result<(M, Option<PruneEvent>)> {
+        let installed = masks_of(&model)?;
+        let mut masks = MaskSet::new();
+        let mut held_pruned = 0;
+        for m in fresh.iter() {
+            let mut m = m.clone();
+            if let Some(old) = installed.get(&m.path).filter(|o| o.shape == m.shape) {
+                let kept = m.keep.count_ones();
+                m.keep = m.keep.and(&old.keep).expect("same shape, same length");
+                held_pruned += kept - m.keep.count_ones();
+            }
+            masks.insert(m)?;
+        }
+        let (total, pruned) = masks.counts();
+        let model = install_masks(model, &masks)?;
+        let event = PruneEvent {
+            step,
+            target,
+            sparsity: if total == 0 {
+                0.0
+            } else {
+                pruned as f64 / total as f64
+            },
+            held_pruned,
+            masks,
+        };
+        Ok((model, Some(event)))
+    }
+}
