@@ -1,7 +1,12 @@
 //! Schedules, the scheduled pruner and the training-time methods.
 
 #[path = "../common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
+mod methods;
+mod scheduled;
 mod schedules;
+mod scratch;
+mod sparse_structure;
+mod supervised;
+mod task;

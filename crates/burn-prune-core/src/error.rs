@@ -199,6 +199,14 @@ pub enum PruneError {
         /// The name of the existing reparameterization.
         name: String,
     },
+    /// A parameter snapshot does not fit the model it is restored into.
+    #[error("the snapshot does not fit the model at `{path}`: {reason}")]
+    SnapshotMismatch {
+        /// The parameter path.
+        path: String,
+        /// What differs.
+        reason: String,
+    },
     /// The tensor data could not be read to the host as `f32` or `bool`.
     #[error("cannot read `{path}` to the host: {reason}")]
     Data {

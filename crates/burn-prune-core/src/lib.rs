@@ -31,11 +31,13 @@ mod gradients;
 pub mod granularity;
 mod host;
 pub mod mask;
+mod param_value;
 mod pattern;
 mod pruner;
 mod report;
 mod scope;
 mod select;
+mod snapshot;
 pub mod structure;
 mod threshold;
 
@@ -43,12 +45,15 @@ pub use address::{LayerKind, ParamAddress, param_addresses};
 pub use criterion::{Criterion, GradientNeed, GradientStats, Needs, ScoreContext, Scores};
 pub use error::{PruneError, Result};
 pub use granularity::{Granularity, Layout, Reduction, UnitMap};
-pub use mask::{BitMask, MaskSet, ParamMask, PruneMask, install_masks, masks_of, remove_masks};
+pub use mask::{
+    BitMask, MaskSet, ParamMask, PruneMask, install_masks, masks_of, remove_masks, zero_pruned,
+};
 pub use pattern::PathPattern;
 pub use pruner::{Pruner, PrunerConfig};
 pub use report::{ParamSparsity, SparsityReport};
 pub use scope::{Scope, lamp_scores};
 pub use select::ParamSelector;
+pub use snapshot::ParamSnapshot;
 
 /// Select exactly the `k` lowest scores over several buffers (ties by position) and return
 /// one keep mask per buffer. O(n): radix selection for large inputs, never a full sort.

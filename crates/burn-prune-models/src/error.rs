@@ -95,4 +95,12 @@ pub enum ModelError {
     /// A MobileNetV2 configuration without inverted-residual stages.
     #[error("the MobileNetV2 configuration has no inverted-residual stage")]
     NoStages,
+    /// A residual block id the model does not have.
+    #[error("the model has no residual block {block} (blocks per stage: {stages:?})")]
+    UnknownBlock {
+        /// The block asked for (`layer2.3`).
+        block: String,
+        /// The number of blocks of each stage.
+        stages: Vec<usize>,
+    },
 }

@@ -30,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+mod block_scale;
 mod error;
 mod layers;
 mod mlp;
@@ -41,6 +42,7 @@ mod vgg;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 
+pub use block_scale::{BlockId, BlockRemoval, ResidualStages, ScaledBlock};
 pub use error::ModelError;
 pub use layers::ConvBn;
 pub use mlp::{Mlp, MlpConfig};

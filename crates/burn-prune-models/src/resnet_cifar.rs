@@ -1,6 +1,7 @@
 //! ResNets for CIFAR (He et al. 2016, §4.2): depth `6n + 2`, three stages of `n` basic blocks
 //! with widths 16/32/64, and the filter-pruned variants of Li et al. (2017).
 
+use burn::module::Param;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{Identity, Linear, LinearConfig};
 use burn::prelude::*;
@@ -10,6 +11,7 @@ use burn::tensor::ops::PadMode;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
+use crate::block_scale::{ResidualStages, ScaledBlock, scale_branch};
 use crate::layers::{ConvBn, ConvSpec, nonzero};
 
 /// Output widths of the three stages of a CIFAR ResNet.
@@ -229,6 +231,18 @@ pub struct ResNetCifar {
     pub fc: Linear,
 }
 
+impl ResidualStages for ResNetCifar {
+    type Block = BasicBlock;
+
+    fn stages(&self) -> Vec<&[BasicBlock]> {
+        vec![&self.layer1, &self.layer2, &self.layer3]
+    }
+
+    fn stages_mut(&mut self) -> Vec<&mut Vec<BasicBlock>> {
+        vec![&mut self.layer1, &mut self.layer2, &mut self.layer3]
+    }
+}
+
 impl ResNetCifar {
     /// Logits of a batch of images.
     ///
@@ -254,6 +268,10 @@ pub struct BasicBlock {
     pub conv2: ConvBn,
     /// The shortcut added to the residual branch.
     pub shortcut: Shortcut,
+    /// Learned scale `λ` (shape `[1]`) of the residual branch, path `layerS.I.scale`; `None`
+    /// (no parameter at all) unless turned on with
+    /// [`ResidualStages::with_block_scales`](crate::ResidualStages::with_block_scales).
+    pub scale: Option<Param<Tensor<1>>>,
 }
 
 impl BasicBlock {
@@ -283,10 +301,12 @@ impl BasicBlock {
             conv1: ConvSpec::new(in_channels, mid, 3, stride).conv_bn(device)?,
             conv2: ConvSpec::new(mid, out_channels, 3, 1).conv_bn(device)?,
             shortcut,
+            scale: None,
         })
     }
 
-    /// `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`.
+    /// `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`, the residual branch multiplied
+    /// by [`scale`](Self::scale) when there is one.
     ///
     /// # Shapes
     /// - `x`: `[N, in, H, W]`
@@ -294,7 +314,25 @@ impl BasicBlock {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = self.shortcut.forward(x.clone());
         let out = self.conv2.forward(relu(self.conv1.forward(x)));
-        relu(out + identity)
+        relu(scale_branch(out, self.scale.as_ref()) + identity)
+    }
+}
+
+impl ScaledBlock for BasicBlock {
+    fn scale(&self) -> Option<&Param<Tensor<1>>> {
+        self.scale.as_ref()
+    }
+
+    fn scale_mut(&mut self) -> &mut Option<Param<Tensor<1>>> {
+        &mut self.scale
+    }
+
+    fn keeps_shape(&self) -> bool {
+        matches!(self.shortcut, Shortcut::Identity(_))
+    }
+
+    fn device(&self) -> Device {
+        self.conv1.conv.weight.lazy_device()
     }
 }
 

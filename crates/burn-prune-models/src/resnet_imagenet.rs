@@ -1,12 +1,14 @@
 //! ImageNet ResNets (He et al. 2016) in the torchvision layout: ResNet-18/34 (basic blocks) and
 //! ResNet-50/101/152 v1.5 (bottlenecks with the stride on the 3×3 conv).
 
+use burn::module::Param;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::ModelError;
+use crate::block_scale::{ResidualStages, ScaledBlock, scale_branch};
 use crate::layers::{ConvBn, ConvSpec, nonzero};
 
 /// Configuration of a [`ResNetImagenet`]: depth 18, 34 (basic blocks), 50, 101 or 152
@@ -112,6 +114,23 @@ pub struct ResNetImagenet {
     pub fc: Linear,
 }
 
+impl ResidualStages for ResNetImagenet {
+    type Block = ResidualBlock;
+
+    fn stages(&self) -> Vec<&[ResidualBlock]> {
+        vec![&self.layer1, &self.layer2, &self.layer3, &self.layer4]
+    }
+
+    fn stages_mut(&mut self) -> Vec<&mut Vec<ResidualBlock>> {
+        vec![
+            &mut self.layer1,
+            &mut self.layer2,
+            &mut self.layer3,
+            &mut self.layer4,
+        ]
+    }
+}
+
 impl ResNetImagenet {
     /// Logits of a batch of images.
     ///
@@ -145,6 +164,10 @@ pub struct ResidualBlock {
     pub conv3: Option<ConvBn>,
     /// Projection shortcut conv1×1 + BN, when the shape changes; identity otherwise.
     pub downsample: Option<ConvBn>,
+    /// Learned scale `λ` (shape `[1]`) of the residual branch, path `layerS.I.scale`; `None`
+    /// (no parameter at all) unless turned on with
+    /// [`ResidualStages::with_block_scales`](crate::ResidualStages::with_block_scales).
+    pub scale: Option<Param<Tensor<1>>>,
 }
 
 impl ResidualBlock {
@@ -182,10 +205,12 @@ impl ResidualBlock {
             conv2,
             conv3,
             downsample,
+            scale: None,
         })
     }
 
-    /// Applies the block.
+    /// Applies the block; the residual branch is multiplied by [`scale`](Self::scale) when
+    /// there is one.
     ///
     /// # Shapes
     /// - `x`: `[N, in, H, W]`
@@ -199,6 +224,24 @@ impl ResidualBlock {
         if let Some(conv3) = &self.conv3 {
             h = conv3.forward(relu(h));
         }
-        relu(h + identity)
+        relu(scale_branch(h, self.scale.as_ref()) + identity)
+    }
+}
+
+impl ScaledBlock for ResidualBlock {
+    fn scale(&self) -> Option<&Param<Tensor<1>>> {
+        self.scale.as_ref()
+    }
+
+    fn scale_mut(&mut self) -> &mut Option<Param<Tensor<1>>> {
+        &mut self.scale
+    }
+
+    fn keeps_shape(&self) -> bool {
+        self.downsample.is_none()
+    }
+
+    fn device(&self) -> Device {
+        self.conv1.conv.weight.lazy_device()
     }
 }

@@ -206,18 +206,7 @@ impl ScheduledPruner {
         target: f64,
         fresh: MaskSet,
     ) -> Result<(M, Option<PruneEvent>)> {
-        let installed = masks_of(&model)?;
-        let mut masks = MaskSet::new();
-        let mut held_pruned = 0;
-        for m in fresh.iter() {
-            let mut m = m.clone();
-            if let Some(old) = installed.get(&m.path).filter(|o| o.shape == m.shape) {
-                let kept = m.keep.count_ones();
-                m.keep = m.keep.and(&old.keep).expect("same shape, same length");
-                held_pruned += kept - m.keep.count_ones();
-            }
-            masks.insert(m)?;
-        }
+        let (masks, held_pruned) = grow(&fresh, &masks_of(&model)?)?;
         let (total, pruned) = masks.counts();
         let model = install_masks(model, &masks)?;
         let event = PruneEvent {
@@ -233,4 +222,21 @@ impl ScheduledPruner {
         };
         Ok((model, Some(event)))
     }
+}
+
+/// `fresh` with every weight pruned in `installed` kept pruned (masks only grow), and how
+/// many weights `fresh` alone would have kept that stayed pruned.
+pub(crate) fn grow(fresh: &MaskSet, installed: &MaskSet) -> Result<(MaskSet, usize)> {
+    let mut masks = MaskSet::new();
+    let mut held_pruned = 0;
+    for m in fresh.iter() {
+        let mut m = m.clone();
+        if let Some(old) = installed.get(&m.path).filter(|o| o.shape == m.shape) {
+            let kept = m.keep.count_ones();
+            m.keep = m.keep.and(&old.keep).expect("same shape, same length");
+            held_pruned += kept - m.keep.count_ones();
+        }
+        masks.insert(m)?;
+    }
+    Ok((masks, held_pruned))
 }

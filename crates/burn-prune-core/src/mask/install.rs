@@ -5,6 +5,7 @@ use crate::address::{PathStack, param_addresses};
 use crate::error::{PruneError, Result};
 use crate::granularity::{Granularity, Layout};
 use crate::host::read_params;
+use crate::param_value::trained_like;
 use burn::module::{Module, ModuleMapper, Param, ParamId, Reparameterizer};
 use burn::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -88,6 +89,52 @@ pub fn remove_masks<M: Module>(model: M) -> Result<M> {
             masks,
         })
         .materialize())
+}
+
+/// Write zeros into the stored values of `model` at every position `masks` prunes, without
+/// installing masks: the weights are zero now but receive gradients and may grow back (soft
+/// pruning). Parameters not in the set are left as they are.
+///
+/// Errors, with the model untouched: a path the model does not have, a shape that differs.
+pub fn zero_pruned<M: Module>(model: M, masks: &MaskSet) -> Result<M> {
+    masks.validate(&param_addresses(&model))?;
+    let pruned: HashMap<String, Vec<bool>> = masks
+        .iter()
+        .map(|m| {
+            (
+                m.path.clone(),
+                m.keep.to_bools().into_iter().map(|k| !k).collect(),
+            )
+        })
+        .collect();
+    Ok(model.map(&mut Zeroer {
+        stack: PathStack::default(),
+        pruned,
+    }))
+}
+
+struct Zeroer {
+    stack: PathStack,
+    pruned: HashMap<String, Vec<bool>>,
+}
+
+impl ModuleMapper for Zeroer {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.stack.enter(name);
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.exit();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        match self.pruned.remove(&self.stack.path()) {
+            None => param,
+            Some(pruned) => param.map(|t| {
+                let mask = bool_tensor(&pruned, &t.device()).reshape(t.shape());
+                let zeroed = t.clone().inner().mask_fill(mask.inner(), 0.0);
+                trained_like(&t, zeroed)
+            }),
+        }
+    }
 }
 
 /// Read the masks installed in a model as a [`MaskSet`].

@@ -6,7 +6,7 @@ mod reparam;
 mod set;
 
 pub use bits::BitMask;
-pub use install::{install_masks, masks_of, remove_masks};
+pub use install::{install_masks, masks_of, remove_masks, zero_pruned};
 pub use reparam::PruneMask;
 pub(crate) use set::nearest_hint;
 pub use set::{MaskSet, ParamMask};

@@ -3,6 +3,7 @@
 use super::graph::DependencyGraph;
 use crate::address::PathStack;
 use crate::error::{PruneError, Result};
+use crate::param_value::trained_like;
 use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -376,15 +377,15 @@ impl ModuleMapper for Compactor<'_> {
             }
             return param.map(|t| t * mask);
         }
-        let require_grad = param.is_require_grad();
-        let mut t = tensor.detach();
+        let mut t = tensor.clone().inner();
+        let inner_device = t.device();
         for k in &slice.keep {
             let idx: Vec<i64> = k.indices.iter().map(|&i| i as i64).collect();
             let n = idx.len();
-            let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &device);
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &inner_device);
             t = t.select(k.axis, idx);
         }
-        Param::initialized(ParamId::new(), t.set_require_grad(require_grad))
+        Param::initialized(ParamId::new(), trained_like(&tensor, t))
     }
     fn map_bool<const D: usize>(
         &mut self,

@@ -1,1 +1,21 @@
 //! Published training-time pruning methods, each a small piece on top of the core crate.
+
+mod early_bird;
+mod group_scores;
+mod host_value;
+mod lottery;
+mod scratch;
+mod slimming;
+mod soft_filter;
+mod sparse_structure;
+
+pub use early_bird::EarlyBirdTraining;
+pub use lottery::{LotteryRound, LotteryTicket, LotteryTicketConfig};
+pub use scratch::{
+    Reinit, ReinitParam, ReinitReport, Scratch, ScratchBudget, ScratchBudgetConfig, reinitialize,
+};
+pub use slimming::{NetworkSlimming, NetworkSlimmingConfig};
+pub use soft_filter::{SoftFilterPruning, SoftFilterPruningConfig};
+pub use sparse_structure::{
+    BlockSelection, SparseStructureSelection, SparseStructureSelectionConfig, block_scales,
+};

@@ -110,7 +110,7 @@ impl SparsitySchedule for Iterative {
     fn is_update(&self, step: u64) -> bool {
         let c = &self.config;
         step >= c.begin
-            && (step - c.begin) % c.interval == 0
+            && (step - c.begin).is_multiple_of(c.interval)
             && (step - c.begin) / c.interval < c.rounds
     }
 

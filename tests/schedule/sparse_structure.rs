@@ -1,0 +1,302 @@
+//! Sparse Structure Selection (Huang & Wang 2018): the APG update by hand, block removal as an
+//! equivalence, and a small ResNet that drops blocks on the quadrant task.
+
+use crate::common::{randomize_batch_norms, values};
+use crate::task::quadrants;
+use burn::module::Param;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn_prune::models::{
+    BlockId, ModelError, ResNetCifar, ResNetCifarConfig, ResNetImagenetConfig, ResidualStages,
+    ScaledBlock, param_count,
+};
+use burn_prune::schedule::ScheduleError;
+use burn_prune::schedule::methods::{SparseStructureSelectionConfig, block_scales};
+
+fn id(stage: usize, index: usize) -> BlockId {
+    BlockId { stage, index }
+}
+
+fn set_scale<M: ResidualStages>(mut model: M, block: BlockId, lambda: f32, device: &Device) -> M {
+    let mut stages = model.stages_mut();
+    let slot = stages[block.stage][block.index].scale_mut();
+    *slot = Some(Param::from_tensor(Tensor::from_data([lambda], device)));
+    model
+}
+
+fn scale_id(model: &ResNetCifar, block: BlockId) -> burn::module::ParamId {
+    let stage = [&model.layer1, &model.layer2, &model.layer3][block.stage];
+    stage[block.index].scale.as_ref().unwrap().id
+}
+
+fn scale_of(model: &ResNetCifar, block: BlockId) -> f32 {
+    block_scales(model)
+        .unwrap()
+        .into_iter()
+        .find(|(b, _)| *b == block)
+        .unwrap()
+        .1
+}
+
+#[test]
+fn apg_update_matches_two_steps_computed_by_hand() {
+    let device = Device::flex();
+    let model = ResNetCifarConfig::new(8)
+        .init(&device)
+        .unwrap()
+        .with_block_scales();
+    // η = 0.5, γ = 0.25 (threshold ηγ = 0.125), μ = 0.5; every number below is dyadic, so
+    // f32 holds it exactly.
+    let mut sss = SparseStructureSelectionConfig::new(0.5)
+        .with_penalty(0.25)
+        .with_momentum(0.5)
+        .init()
+        .unwrap();
+    let (a, b, c) = (id(0, 0), id(1, 0), id(2, 0));
+    let (ia, ib, ic) = (
+        scale_id(&model, a),
+        scale_id(&model, b),
+        scale_id(&model, c),
+    );
+    let fc_id = model.fc.weight.id;
+
+    let grads = |ga: f32, gb: f32| {
+        let mut g = GradientsParams::new();
+        g.register(ia, Tensor::<1>::from_data([ga], &device));
+        g.register(ib, Tensor::<1>::from_data([gb], &device));
+        g.register(fc_id, Tensor::<2>::ones([64, 10], &device));
+        g
+    };
+
+    // Step 1, block a: λ = 1, ∇ = 0.5, v = 0.
+    //   z = 1 − 0.5·0.5 = 0.75 → 0.75 − 0.125 = 0.625
+    //   v = 0.625 − 1 + 0.5·0 = −0.375;  λ = 0.625 + 0.5·(−0.375) = 0.4375
+    // block b: λ = 1, ∇ = 2: z = 1 − 1 = 0 → 0; v = 0 − 1 = −1; λ = 0 + 0.5·(−1) = −0.5
+    // block c has no gradient: untouched.
+    let (model, rest) = sss.step(model, grads(0.5, 2.0)).unwrap();
+    assert_eq!(scale_of(&model, a), 0.4375);
+    assert_eq!(sss.velocity(ia), Some(-0.375));
+    assert_eq!(scale_of(&model, b), -0.5);
+    assert_eq!(sss.velocity(ib), Some(-1.0));
+    assert_eq!(scale_of(&model, c), 1.0);
+    assert_eq!(sss.velocity(ic), None);
+    // The scale gradients are taken out, the others stay for the optimizer.
+    assert!(rest.get::<1>(ia).is_none() && rest.get::<1>(ib).is_none());
+    assert_eq!(rest.len(), 1);
+    assert!(rest.get::<2>(fc_id).is_some());
+
+    // Step 2, block a: λ = 0.4375, ∇ = −0.25, v = −0.375.
+    //   z = 0.4375 + 0.125 = 0.5625 → 0.4375
+    //   v = 0.4375 − 0.4375 + 0.5·(−0.375) = −0.1875;  λ = 0.4375 − 0.09375 = 0.34375
+    // block b: λ = −0.5, ∇ = −1: z = −0.5 + 0.5 = 0 → 0;
+    //   v = 0 + 0.5 + 0.5·(−1) = 0;  λ = 0: a second step at z = 0 lands exactly on zero.
+    let (model, _) = sss.step(model, grads(-0.25, -1.0)).unwrap();
+    assert_eq!(scale_of(&model, a), 0.34375);
+    assert_eq!(sss.velocity(ia), Some(-0.1875));
+    assert_eq!(scale_of(&model, b), 0.0);
+    assert_eq!(sss.velocity(ib), Some(0.0));
+    // Ids are kept, so the regular optimizer's state and the momentum buffers stay attached.
+    assert_eq!(scale_id(&model, a), ia);
+}
+
+fn invalid<T>(r: Result<T, ScheduleError>) -> bool {
+    matches!(r, Err(ScheduleError::InvalidConfig { .. }))
+}
+
+#[test]
+fn bad_configurations_and_models_are_typed_errors() {
+    assert!(invalid(SparseStructureSelectionConfig::new(0.0).init()));
+    assert!(invalid(
+        SparseStructureSelectionConfig::new(f64::NAN).init()
+    ));
+    assert!(invalid(
+        SparseStructureSelectionConfig::new(0.1)
+            .with_penalty(-1.0)
+            .init()
+    ));
+    assert!(invalid(
+        SparseStructureSelectionConfig::new(0.1)
+            .with_momentum(1.0)
+            .init()
+    ));
+    let mut sss = SparseStructureSelectionConfig::new(0.1).init().unwrap();
+    assert!(invalid(sss.set_lr(-0.1)));
+    assert_eq!(sss.lr(), 0.1);
+
+    let device = Device::flex();
+    let plain = ResNetCifarConfig::new(8).init(&device).unwrap();
+    let no_scales = sss.step(plain, GradientsParams::new());
+    assert!(matches!(no_scales, Err(ScheduleError::Model { .. })));
+    let scaled = ResNetCifarConfig::new(8)
+        .init(&device)
+        .unwrap()
+        .with_block_scales();
+    // Gradients that hold no scale (taken from another model): refused, nothing changed.
+    assert!(matches!(
+        sss.step(scaled, GradientsParams::new()),
+        Err(ScheduleError::Model { .. })
+    ));
+    let model = ResNetCifarConfig::new(8).init(&device).unwrap();
+    assert!(matches!(
+        model.remove_blocks(&[id(0, 1)]),
+        Err(ModelError::UnknownBlock { .. })
+    ));
+}
+
+#[test]
+fn removing_zero_scale_blocks_changes_no_output_and_keeps_downsampling_blocks() {
+    let device = Device::flex();
+    device.seed(11);
+    let model = ResNetCifarConfig::new(14).init(&device).unwrap();
+    let model = randomize_batch_norms(model, 5).with_block_scales();
+    // Zero: layer1.1, layer2.0 (downsamples), layer2.1; the others get scales ≠ 1.
+    let mut model = model;
+    for (block, lambda) in [
+        (id(0, 0), 0.7),
+        (id(0, 1), 0.0),
+        (id(1, 0), 0.0),
+        (id(1, 1), 0.0),
+        (id(2, 0), -0.3),
+        (id(2, 1), 1.9),
+    ] {
+        model = set_scale(model, block, lambda, &device);
+    }
+    let x = Tensor::<4>::random(
+        [4, 3, 16, 16],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let before = values(model.forward(x.clone()));
+    let params_before = param_count(&model);
+
+    let mut sss = SparseStructureSelectionConfig::new(0.1).init().unwrap();
+    let (pruned, selection) = sss.remove_zero_blocks(model).unwrap();
+    assert_eq!(selection.removed, vec![id(0, 1), id(1, 1)]);
+    assert_eq!(selection.kept, vec![id(1, 0)]);
+    assert_eq!(selection.scales.len(), 6);
+    assert_eq!(
+        (
+            pruned.layer1.len(),
+            pruned.layer2.len(),
+            pruned.layer3.len()
+        ),
+        (1, 1, 2)
+    );
+    // Exactly equal: a zero-scale block passes its non-negative input through unchanged.
+    assert_eq!(values(pruned.forward(x)), before);
+    // layer1.1: two 16→16 3×3 convs, two BNs (γ, β), the scale: 2·2304 + 2·32 + 1 = 4673;
+    // layer2.1: two 32→32 3×3 convs, two BNs, the scale: 2·9216 + 2·64 + 1 = 18561.
+    assert_eq!(params_before - param_count(&pruned), 4673 + 18561);
+    // What is left has no zero scale except the kept downsampling block.
+    let left = block_scales(&pruned).unwrap();
+    assert_eq!(
+        left.iter()
+            .filter(|(_, l)| *l == 0.0)
+            .map(|(b, _)| *b)
+            .collect::<Vec<_>>(),
+        vec![id(1, 0)]
+    );
+}
+
+#[test]
+fn imagenet_resnet_blocks_are_removed_the_same_way() {
+    let device = Device::flex();
+    device.seed(12);
+    let model = ResNetImagenetConfig::resnet18()
+        .with_num_classes(5)
+        .init(&device)
+        .unwrap();
+    let model = randomize_batch_norms(model, 9).with_block_scales();
+    let model = set_scale(model, id(0, 1), 0.0, &device);
+    let model = set_scale(model, id(1, 0), 0.0, &device);
+    let model = set_scale(model, id(3, 1), 0.5, &device);
+    let x = Tensor::<4>::random(
+        [2, 3, 32, 32],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let before = values(model.forward(x.clone()));
+    let mut sss = SparseStructureSelectionConfig::new(0.1).init().unwrap();
+    let (pruned, selection) = sss.remove_zero_blocks(model).unwrap();
+    assert_eq!(selection.removed, vec![id(0, 1)]);
+    assert_eq!(selection.kept, vec![id(1, 0)]);
+    assert_eq!(pruned.layer1.len(), 1);
+    assert_eq!(values(pruned.forward(x)), before);
+}
+
+/// Cross-entropy of a ResNet's logits.
+fn loss(model: &ResNetCifar, x: Tensor<4>, y: Tensor<1, Int>) -> Tensor<1> {
+    let logits = model.forward(x);
+    CrossEntropyLossConfig::new()
+        .init(&logits.device())
+        .forward(logits, y)
+}
+
+fn accuracy(model: &ResNetCifar, x: Tensor<4>, y: Tensor<1, Int>) -> f64 {
+    let n = y.dims()[0];
+    let predicted = model.valid().forward(x.inner()).argmax(1).reshape([n]);
+    let correct = predicted.equal(y.inner()).int().sum().into_scalar::<i64>();
+    correct as f64 / n as f64
+}
+
+#[test]
+fn a_large_penalty_drops_blocks_of_a_small_resnet_that_still_solves_the_task() {
+    let device = Device::flex().autodiff();
+    device.seed(21);
+    // ResNet-14 (two blocks per stage), 8 filters in the first conv of every block.
+    let model = ResNetCifarConfig::new(14)
+        .with_num_classes(4)
+        .with_block_widths(Some(vec![8; 6]))
+        .init(&device)
+        .unwrap()
+        .with_block_scales();
+    let (x, y) = quadrants(512, 3, &device);
+    let (x_test, y_test) = quadrants(256, 4, &device);
+    // γ = 0.1, ten times the paper's ImageNet value, with η = 0.1 and μ = 0.9.
+    let mut sss = SparseStructureSelectionConfig::new(0.1)
+        .with_penalty(0.1)
+        .init()
+        .unwrap();
+    let mut optim = AdamConfig::new().init();
+    let mut model = model;
+    for step in 0..160 {
+        let b = step % 16;
+        let batch = b * 32..(b + 1) * 32;
+        let l = loss(
+            &model,
+            x.clone().slice(batch.clone()),
+            y.clone().slice(batch),
+        );
+        let grads = GradientsParams::from_grads(l.backward(), &model);
+        let (scaled, grads) = sss.step(model, grads).unwrap();
+        model = optim.step(1e-2, scaled, grads);
+    }
+    let trained_accuracy = accuracy(&model, x_test.clone(), y_test.clone());
+    let params = param_count(&model);
+    let (pruned, selection) = sss.remove_zero_blocks(model).unwrap();
+    let pruned_accuracy = accuracy(&pruned, x_test, y_test);
+    eprintln!(
+        "sparse structure selection: removed {:?}, kept {:?}; held-out accuracy {trained_accuracy} \
+         before removal, {pruned_accuracy} after",
+        selection.removed, selection.kept
+    );
+    assert!(!selection.removed.is_empty(), "no block reached λ = 0");
+    let zero: Vec<BlockId> = selection
+        .scales
+        .iter()
+        .filter(|(_, l)| *l == 0.0)
+        .map(|(b, _)| *b)
+        .collect();
+    // Every zero-scale block is removed except the downsampling ones (first of stages 2, 3).
+    for b in &zero {
+        let downsamples = b.stage > 0 && b.index == 0;
+        assert_eq!(selection.kept.contains(b), downsamples, "{b}");
+        assert_eq!(selection.removed.contains(b), !downsamples, "{b}");
+    }
+    assert_eq!(selection.removed.len() + selection.kept.len(), zero.len());
+    assert!(param_count(&pruned) < params);
+    // Removal is exact, so the held-out predictions are those of the trained network.
+    assert_eq!(pruned_accuracy, trained_accuracy);
+    assert!(pruned_accuracy >= 0.9, "accuracy {pruned_accuracy}");
+}
