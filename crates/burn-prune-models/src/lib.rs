@@ -17,6 +17,10 @@
 //! batch-norm running statistics. Burn's [`Module::num_params`]
 //! counts those too (they are float tensors of the module); [`param_count`] does not.
 //!
+//! The ResNets can carry a learned scale on every residual branch and drop whole blocks
+//! ([`ResidualStages`], for sparse structure selection); without scales (the default) their
+//! parameters, paths and counts are the ones above.
+//!
 //! ```
 //! use burn::prelude::*;
 //! use burn_prune_models::{param_count, ResNetCifarConfig};
