@@ -48,6 +48,7 @@ pub use granularity::{Granularity, Layout, Reduction, UnitMap};
 pub use mask::{
     BitMask, MaskSet, ParamMask, PruneMask, install_masks, masks_of, remove_masks, zero_pruned,
 };
+pub use param_value::param_value_from;
 pub use pattern::PathPattern;
 pub use pruner::{Pruner, PrunerConfig};
 pub use report::{ParamSparsity, SparsityReport};

@@ -20,3 +20,21 @@ pub(crate) fn trained_like<const D: usize>(old: &Tensor<D>, new: Tensor<D>) -> T
     }
     new
 }
+
+/// A new value for a parameter whose current value is `old`, from host `data` (converted to
+/// `old`'s dtype, put on `old`'s device), that trains like `old`: on an autodiff device a
+/// fresh leaf that requires a gradient when `old` did, with `old`'s gradient-checkpointing
+/// strategy. Use it inside `Param::map` in a `ModuleMapper` that writes values into a model:
+/// a tensor made with `Tensor::from_data` alone is untracked, and the next `backward` fails.
+///
+/// ```
+/// use burn::prelude::*;
+///
+/// let old = Tensor::<1>::zeros([2], &Device::flex().autodiff()).require_grad();
+/// let new = burn_prune_core::param_value_from(&old, TensorData::new(vec![1.0f32, 2.0], [2]));
+/// assert!(new.is_require_grad());
+/// ```
+pub fn param_value_from<const D: usize>(old: &Tensor<D>, data: TensorData) -> Tensor<D> {
+    let value = Tensor::<D>::from_data(data.convert_dtype(old.dtype()), &old.device());
+    trained_like(old, value)
+}

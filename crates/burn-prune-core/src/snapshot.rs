@@ -2,7 +2,7 @@
 
 use crate::address::PathStack;
 use crate::error::{PruneError, Result};
-use crate::param_value::trained_like;
+use crate::param_value::param_value_from;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use std::collections::BTreeMap;
@@ -166,11 +166,7 @@ impl ModuleMapper for Writer<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         match self.values.get(&self.stack.path()) {
             None => param,
-            Some(data) => param.map(|old| {
-                let value =
-                    Tensor::<D>::from_data(data.clone().convert_dtype(old.dtype()), &old.device());
-                trained_like(&old, value)
-            }),
+            Some(data) => param.map(|old| param_value_from(&old, data.clone())),
         }
     }
 }

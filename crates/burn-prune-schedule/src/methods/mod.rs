@@ -2,7 +2,6 @@
 
 mod early_bird;
 mod group_scores;
-mod host_value;
 mod lottery;
 mod scratch;
 mod slimming;

@@ -3,10 +3,10 @@
 //! (Scratch-E) or for the same computation budget (Scratch-B), with the learning-rate drops
 //! at the same fractions of training.
 
-use super::host_value::replace_value;
 use crate::error::{self, ScheduleError};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
+use burn_prune_core::param_value_from;
 use burn_prune_core::{LayerKind, ParamAddress, param_addresses};
 use burn_prune_metrics::{Convention, ModelMetrics};
 use rand::rngs::StdRng;
@@ -371,7 +371,7 @@ impl ModuleMapper for Reinitializer<'_> {
         };
         let shape = param.lazy_shape();
         match values(shape.num_elements()) {
-            Some(v) => param.map(|old| replace_value(old, TensorData::new(v, shape))),
+            Some(v) => param.map(|old| param_value_from(&old, TensorData::new(v, shape))),
             None => param,
         }
     }

@@ -2,11 +2,11 @@
 //! branch, an L1 penalty `γ‖λ‖₁` optimised with the accelerated proximal gradient, and the
 //! removal of the blocks whose scale reached zero.
 
-use super::host_value::replace_value;
 use crate::error::{self, ScheduleError};
 use burn::module::{Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use burn_prune_core::param_value_from;
 use burn_prune_models::{BlockId, ResidualStages, ScaledBlock};
 use std::collections::HashMap;
 
@@ -316,7 +316,7 @@ fn set_scales<M: ResidualStages>(mut model: M, updates: &HashMap<ParamId, (f32, 
             let Some(param) = slot.take() else { continue };
             *slot = Some(match updates.get(&param.id) {
                 Some(&(lambda, _)) => {
-                    param.map(|old| replace_value(old, TensorData::new(vec![lambda], [1])))
+                    param.map(|old| param_value_from(&old, TensorData::new(vec![lambda], [1])))
                 }
                 None => param,
             });
