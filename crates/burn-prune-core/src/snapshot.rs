@@ -1,6 +1,6 @@
 //! Host copies of a model's float parameters, restored exactly (rewinding, re-initialising).
 
-use crate::address::PathStack;
+use crate::address::{PathStack, param_addresses};
 use crate::error::{PruneError, Result};
 use crate::param_value::param_value_from;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
@@ -82,13 +82,12 @@ impl ParamSnapshot {
     /// Errors, with nothing written: a stored path the model does not have, or a shape that
     /// differs (a compacted model cannot take values of its dense original).
     pub fn restore<M: Module>(&self, model: M) -> Result<M> {
-        let mut checker = ShapeCheck {
-            stack: PathStack::default(),
-            shapes: BTreeMap::new(),
-        };
-        model.visit(&mut checker);
+        let shapes: BTreeMap<String, Vec<usize>> = param_addresses(&model)
+            .into_iter()
+            .map(|p| (p.path, p.shape))
+            .collect();
         for (path, data) in &self.values {
-            match checker.shapes.get(path) {
+            match shapes.get(path) {
                 None => {
                     return Err(PruneError::UnknownParam {
                         path: path.clone(),
@@ -130,24 +129,6 @@ impl ModuleVisitor for Reader {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         self.values
             .insert(self.stack.path(), param.val().inner().into_data());
-    }
-}
-
-struct ShapeCheck {
-    stack: PathStack,
-    shapes: BTreeMap<String, Vec<usize>>,
-}
-
-impl ModuleVisitor for ShapeCheck {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.enter(name);
-    }
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.exit();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.shapes
-            .insert(self.stack.path(), param.val().dims().to_vec());
     }
 }
 
