@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod metrics;
+mod schedule;
 
 use burn::prelude::*;
 use burn_prune::criterion::{Fpgm, Magnitude};

@@ -91,10 +91,10 @@ impl HostParam {
     /// The effective value: the base with masked elements at zero.
     pub fn effective(mut self) -> HostFloats {
         if let Some(pruned) = &self.pruned {
+            // Branch-free (random masks defeat the branch predictor; this vectorises):
+            // all-ones bits keep the value, all-zero bits make it exactly `+0.0`.
             for (w, &p) in self.base.iter_mut().zip(pruned) {
-                if p {
-                    *w = 0.0;
-                }
+                *w = f32::from_bits(w.to_bits() & u32::from(!p).wrapping_neg());
             }
         }
         self.base
@@ -152,6 +152,54 @@ impl ModuleVisitor for Reader<'_> {
         if let Some(host) = self.out.get_mut(&owner) {
             match to_bool(param.val(), &owner) {
                 Ok(bits) => host.pruned = Some(bits),
+                Err(e) => self.error = Some(e),
+            }
+        }
+    }
+}
+
+/// Read only the installed masks (`true` where pruned) of the parameters at `paths`, without
+/// their values.
+pub(crate) fn read_masks<M: Module>(
+    model: &M,
+    paths: &HashSet<String>,
+) -> Result<HashMap<String, Vec<bool>>> {
+    let mut v = MaskReader {
+        paths,
+        stack: PathStack::default(),
+        out: HashMap::new(),
+        error: None,
+    };
+    model.visit(&mut v);
+    match v.error {
+        Some(e) => Err(e),
+        None => Ok(v.out),
+    }
+}
+
+struct MaskReader<'a> {
+    paths: &'a HashSet<String>,
+    stack: PathStack,
+    out: HashMap<String, Vec<bool>>,
+    error: Option<PruneError>,
+}
+
+impl ModuleVisitor for MaskReader<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.stack.enter(name);
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.exit();
+    }
+    fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<D, Bool>>) {
+        let Some(owner) = self.stack.mask_owner().filter(|_| self.error.is_none()) else {
+            return;
+        };
+        if self.paths.contains(&owner) {
+            match to_bool(param.val(), &owner) {
+                Ok(bits) => {
+                    self.out.insert(owner, bits);
+                }
                 Err(e) => self.error = Some(e),
             }
         }

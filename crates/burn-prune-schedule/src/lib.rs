@@ -65,6 +65,8 @@
 //! repository). Under the multi-device strategies (`ExecutionStrategy::multi`, DDP) each
 //! worker's model advances its own [`PruningStep`] after the same synchronised optimizer
 //! steps, so every worker reaches the same masks from the same state; nothing is shared.
+//! The test runs `ExecutionStrategy::multi` on two CPU devices (flex and ndarray); the DDP
+//! strategy follows the same argument but is not exercised by the tests.
 #![warn(missing_docs)]
 
 mod error;

@@ -4,7 +4,7 @@ use super::{BitMask, MaskSet, ParamMask, PruneMask};
 use crate::address::{PathStack, param_addresses};
 use crate::error::{PruneError, Result};
 use crate::granularity::{Granularity, Layout};
-use crate::host::read_params;
+use crate::host::read_masks;
 use crate::param_value::trained_like;
 use burn::module::{Module, ModuleMapper, Param, ParamId, Reparameterizer};
 use burn::prelude::*;
@@ -148,16 +148,13 @@ pub fn masks_of<M: Module>(model: &M) -> Result<MaskSet> {
         .filter(|p| p.reparameterization.as_deref() == Some(PruneMask::PATH_NAME))
         .collect();
     let paths: HashSet<String> = masked.iter().map(|p| p.path.clone()).collect();
-    let mut host = read_params(model, &paths)?;
+    let mut host = read_masks(model, &paths)?;
     let mut set = MaskSet::new();
     for p in masked {
-        let pruned =
-            host.remove(&p.path)
-                .and_then(|h| h.pruned)
-                .ok_or_else(|| PruneError::Data {
-                    path: p.path.clone(),
-                    reason: "its mask could not be read".into(),
-                })?;
+        let pruned = host.remove(&p.path).ok_or_else(|| PruneError::Data {
+            path: p.path.clone(),
+            reason: "its mask could not be read".into(),
+        })?;
         let keep: Vec<bool> = pruned.into_iter().map(|x| !x).collect();
         set.insert(ParamMask {
             path: p.path.clone(),
