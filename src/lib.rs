@@ -38,3 +38,7 @@ pub use burn_prune_metrics as metrics;
 /// network slimming, sparse structure selection, early-bird, Scratch-E/B); see
 /// [`burn_prune_schedule`].
 pub use burn_prune_schedule as schedule;
+
+/// Pruning at initialization: SNIP, GraSP, SynFlow, the uniform/random/ERK baselines, and the
+/// structured PreCrop/PreConfig density allocation; see [`burn_prune_pai`].
+pub use burn_prune_pai as pai;

@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod metrics;
+mod pai;
 mod schedule;
 
 use burn::prelude::*;

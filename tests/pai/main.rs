@@ -1,0 +1,9 @@
+//! Pruning at initialization: SNIP, GraSP, SynFlow and the baselines against hand-computed
+//! values and the papers' claims.
+
+mod baselines;
+#[path = "../common/mod.rs"]
+mod common;
+mod grasp;
+mod snip;
+mod synflow;
