@@ -5,5 +5,6 @@ mod baselines;
 #[path = "../common/mod.rs"]
 mod common;
 mod grasp;
+mod precrop;
 mod snip;
 mod synflow;
