@@ -255,10 +255,35 @@ fn ring_data(n: usize, device: &Device) -> (Tensor<2>, Tensor<1, Int>, Vec<Vec<f
     )
 }
 
+/// Every weight and bias of a linear layer from `U(−1/√fan_in, 1/√fan_in)` (Burn's default
+/// bound; Burn's linear weight is `[fan_in, fan_out]`), seeded per parameter on the host.
+fn host_init(model: Mlp, seed: u64) -> Mlp {
+    struct HostInit {
+        seed: u64,
+        fan_in: usize,
+    }
+    impl burn::module::ModuleMapper for HostInit {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let shape = param.lazy_shape();
+            if D == 2 {
+                self.fan_in = shape[0];
+            }
+            let bound = 1.0 / (self.fan_in as f32).sqrt();
+            self.seed += 1;
+            let values = uniform(shape.num_elements(), -bound, bound, self.seed);
+            param.map(|old| {
+                Tensor::from_data(TensorData::new(values, shape), &old.device()).require_grad()
+            })
+        }
+    }
+    model.map(&mut HostInit { seed, fan_in: 1 })
+}
+
 fn train(device: &Device) -> (Mlp, Vec<Vec<f32>>, Vec<i64>) {
     let ad = device.clone().autodiff();
-    ad.seed(21);
-    let mut model = MlpConfig::new(6, vec![32, 32], 2).init(&ad).unwrap();
+    // The device's RNG is shared by the tests running in parallel in this binary: draw the
+    // initial values on the host so that the trained model does not depend on test order.
+    let mut model = host_init(MlpConfig::new(6, vec![32, 32], 2).init(&ad).unwrap(), 21);
     let (x, y, rows) = ring_data(256, &ad);
     let labels: Vec<i64> = y.to_data().convert::<i64>().try_to_vec::<i64>().unwrap();
     let ce = CrossEntropyLossConfig::new().init(&ad);
