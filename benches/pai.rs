@@ -5,11 +5,15 @@
 //! - `synflow_100_rounds/*`: the whole iterative SynFlow to 99% sparsity (100 rounds of
 //!   forward + backward on the linearised `f64` copy, scoring and global selection, masks
 //!   installed) on ResNet-56 and VGG-16 (32×32 input);
-//! - `synflow_round/*`: one round's scores alone.
+//! - `synflow_round/*`: one round's scores alone;
+//! - `precrop/*`: PreCrop on ResNet-110 (10% of the weights, 20% of the MACs): the layer-wise
+//!   densities (`densities`: trace, count, solve 109 variables) and the channel allocation
+//!   (`channels`: trace, dependency graph, condensation rounds of the geometric program over
+//!   the channel groups, rounding).
 
 use burn::prelude::*;
 use burn_prune::models::{ResNetCifar, ResNetCifarConfig, Vgg, VggConfig};
-use burn_prune::pai::SynFlowConfig;
+use burn_prune::pai::{PreCropConfig, SynFlowConfig};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 fn bench(c: &mut Criterion) {
@@ -54,6 +58,30 @@ fn bench(c: &mut Criterion) {
             |m| synflow.prune(m, 0.99, [1, 3, 32, 32], vgg_forward).unwrap(),
             BatchSize::PerIteration,
         )
+    });
+    group.finish();
+
+    let resnet110 = ResNetCifarConfig::new(110).init(&device).unwrap();
+    let precrop = PreCropConfig::new()
+        .with_params(Some(0.1))
+        .with_macs(Some(0.2))
+        .init()
+        .unwrap();
+    let mut group = c.benchmark_group("precrop");
+    group.sample_size(10);
+    group.bench_function("resnet110_densities", |b| {
+        b.iter(|| {
+            precrop
+                .densities(&resnet110, [1, 3, 32, 32], resnet_forward)
+                .unwrap()
+        })
+    });
+    group.bench_function("resnet110_channels", |b| {
+        b.iter(|| {
+            precrop
+                .channels(&resnet110, [1, 3, 32, 32], resnet_forward)
+                .unwrap()
+        })
     });
     group.finish();
 }

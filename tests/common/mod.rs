@@ -5,6 +5,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 #[derive(Module, Debug)]
 pub struct ConvBlock {
@@ -141,4 +143,38 @@ pub fn assert_close(a: &[f32], b: &[f32]) {
             "output {i}: {x} vs {y} (scale {scale})"
         );
     }
+}
+
+/// Side of the [`quadrants`] images.
+pub const QUADRANT_SIZE: usize = 8;
+/// Classes of the [`quadrants`] task.
+pub const QUADRANT_CLASSES: usize = 4;
+
+/// A small learning task generated on the host: `n` images `[n, 3, 8, 8]` of 4 classes, the
+/// class being the bright quadrant, plus uniform noise in ±0.5, and their labels.
+pub fn quadrants(n: usize, seed: u64, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut x = Vec::with_capacity(n * 3 * QUADRANT_SIZE * QUADRANT_SIZE);
+    let mut y = Vec::with_capacity(n);
+    for _ in 0..n {
+        let class = rng.random_range(0..QUADRANT_CLASSES);
+        let (qr, qc) = (class / 2, class % 2);
+        for _ in 0..3 {
+            for r in 0..QUADRANT_SIZE {
+                for c in 0..QUADRANT_SIZE {
+                    let bright = r / (QUADRANT_SIZE / 2) == qr && c / (QUADRANT_SIZE / 2) == qc;
+                    let noise: f32 = rng.random_range(-0.5..0.5);
+                    x.push(if bright { 1.0 } else { 0.0 } + noise);
+                }
+            }
+        }
+        y.push(class as i64);
+    }
+    (
+        Tensor::<4>::from_data(
+            TensorData::new(x, [n, 3, QUADRANT_SIZE, QUADRANT_SIZE]),
+            device,
+        ),
+        Tensor::<1, Int>::from_data(TensorData::new(y, [n]), device),
+    )
 }

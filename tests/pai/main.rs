@@ -2,6 +2,7 @@
 //! values and the papers' claims.
 
 mod baselines;
+mod channels;
 #[path = "../common/mod.rs"]
 mod common;
 mod grasp;

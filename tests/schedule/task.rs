@@ -5,36 +5,8 @@ use crate::common::SmallCnn;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
-pub const SIZE: usize = 8;
-pub const CLASSES: usize = 4;
-
-/// `n` images `[n, 3, 8, 8]` and their labels.
-pub fn quadrants(n: usize, seed: u64, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut x = Vec::with_capacity(n * 3 * SIZE * SIZE);
-    let mut y = Vec::with_capacity(n);
-    for _ in 0..n {
-        let class = rng.random_range(0..CLASSES);
-        let (qr, qc) = (class / 2, class % 2);
-        for _ in 0..3 {
-            for r in 0..SIZE {
-                for c in 0..SIZE {
-                    let bright = r / (SIZE / 2) == qr && c / (SIZE / 2) == qc;
-                    let noise: f32 = rng.random_range(-0.5..0.5);
-                    x.push(if bright { 1.0 } else { 0.0 } + noise);
-                }
-            }
-        }
-        y.push(class as i64);
-    }
-    (
-        Tensor::<4>::from_data(TensorData::new(x, [n, 3, SIZE, SIZE]), device),
-        Tensor::<1, Int>::from_data(TensorData::new(y, [n]), device),
-    )
-}
+pub use crate::common::{QUADRANT_CLASSES as CLASSES, QUADRANT_SIZE as SIZE, quadrants};
 
 /// Cross-entropy of the model's logits.
 pub fn loss(model: &SmallCnn, x: Tensor<4>, y: Tensor<1, Int>) -> Tensor<1> {

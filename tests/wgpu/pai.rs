@@ -126,3 +126,41 @@ fn snip_and_grasp_on_wgpu_agree_with_cpu_up_to_ties() {
         "GraSP: {differ} of {total} weights differ"
     );
 }
+
+/// PreCrop's channel allocation comes from the trace, not from values: the model on wgpu gets
+/// the same channel counts as on the CPU, and the compacted wgpu model computes the compacted
+/// CPU model's outputs.
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+fn precrop_channels_on_wgpu_equal_cpu() {
+    use burn_prune::pai::PreCropConfig;
+    let cpu = Device::flex();
+    cpu.seed(33);
+    let model = SmallCnn::new(&[3, 8, 16, 16], 4, &cpu);
+    // A clone shares BatchNorm running statistics, which compaction cuts in place: give the
+    // wgpu copy its own (`valid().train()`: fresh statistics, equal to the untrained model's).
+    let on_gpu = model.valid().train().fork(&wgpu());
+    let forward = |m: &SmallCnn, x| m.forward(x);
+    let precrop = PreCropConfig::new()
+        .with_params(Some(0.4))
+        .with_macs(Some(0.5))
+        .init()
+        .unwrap();
+    let a_cpu = precrop.channels(&model, [1, 3, 8, 8], forward).unwrap();
+    let a_gpu = precrop.channels(&on_gpu, [1, 3, 8, 8], forward).unwrap();
+    assert_eq!(a_gpu.kept, a_cpu.kept);
+    assert_eq!(a_gpu.ratios, a_cpu.ratios);
+    let small_cpu = a_cpu.plan().unwrap().apply(model).unwrap();
+    let small_gpu = a_gpu.plan().unwrap().apply(on_gpu).unwrap();
+    assert_eq!(
+        small_gpu.blocks[1].conv.weight.dims(),
+        small_cpu.blocks[1].conv.weight.dims()
+    );
+    let (x, _) = batch(4, 3, 8, 4, 5, &cpu);
+    let y_cpu = small_cpu.valid().forward(x.clone());
+    let y_gpu = small_gpu.valid().forward(x.to_device(&wgpu()));
+    crate::common::assert_close(
+        &crate::common::values(y_gpu.to_device(&cpu)),
+        &crate::common::values(y_cpu),
+    );
+}

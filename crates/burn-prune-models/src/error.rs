@@ -27,7 +27,16 @@ pub enum ModelError {
         /// What was zero.
         what: &'static str,
     },
-    /// A per-block width list whose length is not the number of residual blocks.
+    /// A stage width list without exactly 3 entries.
+    #[error(
+        "stage_widths has {got} entries but a CIFAR ResNet has 3 stages (the stem takes the \
+         first stage's width)"
+    )]
+    StageWidthsLength {
+        /// The number of entries given.
+        got: usize,
+    },
+    /// `block_widths` does not have one entry per residual block.
     #[error(
         "block_widths has {got} entries but a depth-{depth} CIFAR ResNet has {expected} blocks"
     )]

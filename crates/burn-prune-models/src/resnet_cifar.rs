@@ -55,6 +55,11 @@ pub struct ResNetCifarConfig {
     /// of Li et al. (see [`ResNetCifarConfig::li_pruned`]); the block outputs keep the stage
     /// width so the residual additions are unchanged.
     pub block_widths: Option<Vec<usize>>,
+    /// Output widths of the stem and the three stages (3 entries). `None` keeps
+    /// [`CIFAR_STAGE_WIDTHS`] (16/32/64); other widths give wider or narrower networks
+    /// (PreConfig). With option-A shortcuts a stage may not be narrower than the one before
+    /// (the shortcut zero-pads the difference).
+    pub stage_widths: Option<Vec<usize>>,
 }
 
 impl ResNetCifarConfig {
@@ -63,11 +68,40 @@ impl ResNetCifarConfig {
         blocks_per_stage(self.depth)
     }
 
+    /// The output widths of the stem and the three stages: `stage_widths`, or
+    /// [`CIFAR_STAGE_WIDTHS`].
+    ///
+    /// ```
+    /// use burn_prune_models::ResNetCifarConfig;
+    ///
+    /// let wide = ResNetCifarConfig::new(20).with_stage_widths(Some(vec![24, 40, 64]));
+    /// assert_eq!(wide.resolved_stage_widths().unwrap(), [24, 40, 64]);
+    /// // The blocks' inner widths follow the stage widths unless set.
+    /// assert_eq!(wide.resolved_block_widths().unwrap(), [24, 24, 24, 40, 40, 40, 64, 64, 64]);
+    /// assert!(ResNetCifarConfig::new(20).with_stage_widths(Some(vec![16, 32])).init(&burn::prelude::Device::flex()).is_err());
+    /// ```
+    pub fn resolved_stage_widths(&self) -> Result<[usize; 3], ModelError> {
+        match &self.stage_widths {
+            None => Ok(CIFAR_STAGE_WIDTHS),
+            Some(widths) => {
+                let widths: [usize; 3] = widths
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| ModelError::StageWidthsLength { got: widths.len() })?;
+                for w in widths {
+                    nonzero(w, "stage width")?;
+                }
+                Ok(widths)
+            }
+        }
+    }
+
     /// The first-conv width of every block: `block_widths`, or the stage widths.
     pub fn resolved_block_widths(&self) -> Result<Vec<usize>, ModelError> {
         let n = self.blocks_per_stage()?;
         match &self.block_widths {
-            None => Ok(CIFAR_STAGE_WIDTHS
+            None => Ok(self
+                .resolved_stage_widths()?
                 .iter()
                 .flat_map(|&w| std::iter::repeat_n(w, n))
                 .collect()),
@@ -125,10 +159,11 @@ impl ResNetCifarConfig {
     pub fn init(&self, device: &Device) -> Result<ResNetCifar, ModelError> {
         let n = self.blocks_per_stage()?;
         let widths = self.resolved_block_widths()?;
+        let stage_widths = self.resolved_stage_widths()?;
         nonzero(self.num_classes, "num_classes")?;
         let mut stages = Vec::with_capacity(3);
-        let mut in_channels = CIFAR_STAGE_WIDTHS[0];
-        for (s, &out) in CIFAR_STAGE_WIDTHS.iter().enumerate() {
+        let mut in_channels = stage_widths[0];
+        for (s, &out) in stage_widths.iter().enumerate() {
             let mut blocks = Vec::with_capacity(n);
             for i in 0..n {
                 let stride = if s > 0 && i == 0 { 2 } else { 1 };
@@ -148,12 +183,12 @@ impl ResNetCifarConfig {
         let [layer1, layer2, layer3]: [Vec<BasicBlock>; 3] =
             stages.try_into().expect("three stages were built");
         Ok(ResNetCifar {
-            stem: ConvSpec::new(3, CIFAR_STAGE_WIDTHS[0], 3, 1).conv_bn(device)?,
+            stem: ConvSpec::new(3, stage_widths[0], 3, 1).conv_bn(device)?,
             layer1,
             layer2,
             layer3,
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
-            fc: LinearConfig::new(CIFAR_STAGE_WIDTHS[2], self.num_classes).init(device),
+            fc: LinearConfig::new(stage_widths[2], self.num_classes).init(device),
         })
     }
 }

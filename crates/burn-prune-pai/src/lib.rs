@@ -9,10 +9,13 @@
 //! | [`SynFlow`] | nothing (all-ones input) | `|θ ⊙ ∂R/∂θ|` on the linearised network, 100 rounds, exponential density schedule, `f64` passes |
 //! | [`Baseline`] | nothing | uniform, random, ERK ([`erk_densities`]) layer densities, random weights |
 //! | [`PreCrop`] | the traced MACs | layer densities from the convex program `max Σ log p_l` under parameter/MAC budgets ([`solver`]) |
+//! | [`PreCrop::channels`] | the traced graph | channel counts per dependency group (`p_l = Π` of its groups' keep ratios), a [`StructuralPlan`](burn_prune_core::structure::StructuralPlan) for the compactor: a narrower model before training |
+//! | PreConfig (`max_widening > 1`) | the traced graph | the same program with groups allowed to widen; [`ChannelAllocation::vgg_config`], [`ChannelAllocation::resnet_cifar_config`] build the new model |
 //!
-//! Every method ends in the core pruner (masks installed as usual) or gives a
+//! Every unstructured method ends in the core pruner (masks installed as usual) or gives a
 //! [`Scope::Densities`](burn_prune_core::Scope::Densities) for it; [`ElementScores`] turns
-//! scores computed elsewhere into a criterion.
+//! scores computed elsewhere into a criterion. PreCrop's channel allocation ends in the core
+//! compactor.
 //!
 //! **Backends.** Data-free methods (SynFlow in a given precision, the baselines, PreCrop) give
 //! the same masks on every backend. SNIP and GraSP rank products of gradients that backends
@@ -21,9 +24,11 @@
 #![warn(missing_docs)]
 
 mod baselines;
+mod channels;
 mod error;
 mod grasp;
 mod params;
+mod preconfig;
 mod precrop;
 mod scores;
 mod snip;
@@ -31,6 +36,7 @@ pub mod solver;
 mod synflow;
 
 pub use baselines::{Baseline, erk_densities};
+pub use channels::ChannelAllocation;
 pub use error::{PaiError, Result};
 pub use grasp::{Grasp, GraspConfig, GraspScores};
 pub use precrop::{DensityAllocation, PreCrop, PreCropConfig};

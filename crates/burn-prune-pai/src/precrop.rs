@@ -5,12 +5,14 @@ use crate::params::selected;
 use crate::solver::allocate_densities;
 use burn::module::Module;
 use burn::prelude::*;
+use burn_prune_core::structure::{Trace, trace};
 use burn_prune_core::{ParamSelector, Scope};
 use burn_prune_metrics::{Convention, OpCounts};
 use std::collections::BTreeMap;
 
-/// Configuration of [`PreCrop`]: the budgets, as fractions of the dense model's selected
-/// weights and of their multiply-accumulates, and which parameters take part.
+/// Configuration of [`PreCrop`] (and of PreConfig, its widening variant): the budgets, as
+/// fractions of the dense model's selected weights and of their multiply-accumulates, which
+/// parameters take part, and how much a channel group may widen.
 ///
 /// ```
 /// use burn_prune_pai::PreCropConfig;
@@ -18,36 +20,63 @@ use std::collections::BTreeMap;
 /// let precrop = PreCropConfig::new().with_params(Some(0.1)).init().unwrap();
 /// assert!(PreCropConfig::new().init().is_err()); // no budget at all
 /// assert!(PreCropConfig::new().with_macs(Some(1.5)).init().is_err());
-/// # let _ = precrop;
+/// // PreConfig: the same MACs as the dense model, groups up to twice as wide.
+/// let preconfig = PreCropConfig::new().with_macs(Some(1.0)).with_max_widening(2.0).init().unwrap();
+/// assert!(PreCropConfig::new().with_macs(Some(1.0)).with_max_widening(0.5).init().is_err());
+/// # let _ = (precrop, preconfig);
 /// ```
 #[derive(Config, Debug)]
 pub struct PreCropConfig {
-    /// Fraction of the selected weights kept, in `(0, 1]`.
+    /// Fraction of the selected weights kept: in `(0, 1]` for PreCrop, any positive number
+    /// for PreConfig.
     pub params: Option<f64>,
-    /// Fraction of the selected layers' MACs kept (papers' convention), in `(0, 1]`.
+    /// Fraction of the selected layers' MACs kept (papers' convention): in `(0, 1]` for
+    /// PreCrop, any positive number for PreConfig.
     pub macs: Option<f64>,
     /// Which parameters are pruned (default: conv and linear weights).
     #[config(default = "ParamSelector::default()")]
     pub selector: ParamSelector,
+    /// The largest factor by which [`PreCrop::channels`] may multiply a channel group's free
+    /// channels: 1 (the default) is PreCrop, which only removes channels; above 1 is
+    /// PreConfig, which may make layers wider than the model's configuration.
+    #[config(default = 1.0)]
+    pub max_widening: f64,
 }
 
 impl PreCropConfig {
-    /// Check the budgets: at least one, each in `(0, 1]`.
+    /// Check the budgets (at least one, each a positive fraction, at most 1 unless widening)
+    /// and the widening factor (finite, at least 1).
     pub fn init(&self) -> error::Result<PreCrop> {
+        if !(self.max_widening.is_finite() && self.max_widening >= 1.0) {
+            return Err(PaiError::invalid(
+                "PreConfig max_widening",
+                format!("{} is not a finite factor ≥ 1", self.max_widening),
+            ));
+        }
         if self.params.is_none() && self.macs.is_none() {
             return Err(PaiError::invalid(
                 "PreCrop budget",
                 "set a parameter budget, a MAC budget or both",
             ));
         }
+        let widening = self.max_widening > 1.0;
         for (what, v) in [("PreCrop params", self.params), ("PreCrop MACs", self.macs)] {
-            if let Some(v) = v
-                && !(v > 0.0 && v <= 1.0)
-            {
-                return Err(PaiError::invalid(
-                    what,
-                    format!("the kept fraction {v} is outside (0, 1]"),
-                ));
+            if let Some(v) = v {
+                if !(v > 0.0 && v.is_finite()) {
+                    return Err(PaiError::invalid(
+                        what,
+                        format!("the kept fraction {v} is not a finite number > 0"),
+                    ));
+                }
+                if v > 1.0 && !widening {
+                    return Err(PaiError::invalid(
+                        what,
+                        format!(
+                            "the kept fraction {v} is above 1: only PreConfig (max_widening > 1) \
+                             may exceed the dense model"
+                        ),
+                    ));
+                }
             }
         }
         Ok(PreCrop {
@@ -141,8 +170,9 @@ impl PreCrop {
     /// The layer-wise densities of `model`, whose MACs are counted by tracing `forward` on an
     /// input of `input_shape` (batch 1 for per-sample MACs; only the ratio matters here).
     ///
-    /// Errors: no parameter selected; a selected parameter no traced op multiplies by (with a
-    /// MAC budget); budgets below one weight per layer; tracing errors.
+    /// Errors: a PreConfig configuration (`max_widening > 1`: densities cannot exceed 1); no
+    /// parameter selected; a selected parameter no traced op multiplies by (with a MAC
+    /// budget); budgets below one weight per layer; tracing errors.
     pub fn densities<M, F, const D: usize, const O: usize>(
         &self,
         model: &M,
@@ -153,6 +183,43 @@ impl PreCrop {
         M: Module,
         F: Fn(&M, Tensor<D>) -> Tensor<O>,
     {
+        if self.config.max_widening != 1.0 {
+            return Err(PaiError::invalid(
+                "PreCrop layer densities",
+                "a density cannot exceed 1: widening (PreConfig) needs `channels`",
+            ));
+        }
+        let trace = trace(model, input_shape, forward)?;
+        let costs = self.layer_costs(model, &trace)?;
+        let p: Vec<f64> = costs.params.values().map(|&n| n as f64).collect();
+        let f: Vec<f64> = costs.macs.values().map(|&n| n as f64).collect();
+        let min: Vec<f64> = p.iter().map(|n| 1.0 / n).collect();
+        let (param_budget, mac_budget) = self.limits(&costs);
+        // Without a parameter budget the dense count never binds (densities are at most 1).
+        let param_budget = param_budget.unwrap_or_else(|| p.iter().sum());
+        let densities = allocate_densities(&p, &f, param_budget, mac_budget, &min)?;
+        Ok(DensityAllocation {
+            densities: costs.params.keys().cloned().zip(densities).collect(),
+            params: costs.params,
+            macs: costs.macs,
+        })
+    }
+
+    /// The parameter and MAC budgets that are set, in weights and MACs.
+    pub(crate) fn limits(&self, costs: &LayerCosts) -> (Option<f64>, Option<f64>) {
+        let total_p: u64 = costs.params.values().sum();
+        let total_f: u64 = costs.macs.values().sum();
+        let param_budget = self.config.params.map(|p| p * total_p as f64);
+        let mac_budget = self.config.macs.map(|m| m * total_f as f64);
+        (param_budget, mac_budget)
+    }
+
+    /// The selected weights of `model` with their shapes, weight counts and traced MACs.
+    pub(crate) fn layer_costs<M: Module>(
+        &self,
+        model: &M,
+        trace: &Trace,
+    ) -> error::Result<LayerCosts> {
         let shapes = selected(model, &self.config.selector)?;
         if shapes.is_empty() {
             return Err(PaiError::invalid(
@@ -160,7 +227,7 @@ impl PreCrop {
                 "the selector picks none",
             ));
         }
-        let counts = OpCounts::of_model(model, input_shape, forward)?;
+        let counts = OpCounts::of_trace(trace);
         let mut macs: BTreeMap<String, u64> = shapes.keys().map(|p| (p.clone(), 0)).collect();
         for op in &counts.ops {
             if let Some(m) = op.param.as_ref().and_then(|p| macs.get_mut(p)) {
@@ -175,22 +242,24 @@ impl PreCrop {
                 reason: format!("{path}: no traced multiply-accumulate uses it"),
             });
         }
-        let params: BTreeMap<String, u64> = shapes
+        let params = shapes
             .iter()
             .map(|(p, s)| (p.clone(), s.iter().product::<usize>() as u64))
             .collect();
-        let p: Vec<f64> = params.values().map(|&n| n as f64).collect();
-        let f: Vec<f64> = macs.values().map(|&n| n as f64).collect();
-        let min: Vec<f64> = p.iter().map(|n| 1.0 / n).collect();
-        let total_p: f64 = p.iter().sum();
-        let total_f: f64 = f.iter().sum();
-        let param_budget = self.config.params.unwrap_or(1.0) * total_p;
-        let mac_budget = self.config.macs.map(|m| m * total_f);
-        let densities = allocate_densities(&p, &f, param_budget, mac_budget, &min)?;
-        Ok(DensityAllocation {
-            densities: params.keys().cloned().zip(densities).collect(),
+        Ok(LayerCosts {
+            shapes,
             params,
             macs,
         })
     }
+}
+
+/// The selected weights of a model and what they cost at full size.
+pub(crate) struct LayerCosts {
+    /// Shape of each selected parameter.
+    pub shapes: BTreeMap<String, Vec<usize>>,
+    /// Weights of each selected parameter.
+    pub params: BTreeMap<String, u64>,
+    /// MACs of each selected parameter's layer (papers' convention).
+    pub macs: BTreeMap<String, u64>,
 }
