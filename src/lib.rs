@@ -42,3 +42,7 @@ pub use burn_prune_schedule as schedule;
 /// Pruning at initialization: SNIP, GraSP, SynFlow, the uniform/random/ERK baselines, and the
 /// structured PreCrop/PreConfig density allocation; see [`burn_prune_pai`].
 pub use burn_prune_pai as pai;
+
+/// Data-driven criteria: activation capture, APoZ, mean activation, mutual information,
+/// ThiNet, LASSO channel selection, OBD and OBS (crate `burn-prune-data`).
+pub use burn_prune_data as data;

@@ -6,6 +6,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod data;
 mod metrics;
 mod pai;
 mod schedule;

@@ -1,0 +1,58 @@
+//! Activation statistics replayed on wgpu against the CPU.
+
+use crate::common::{SmallCnn, batch, randomize_batch_norms};
+use burn::backend::{CubeDevice, Flex, FlexDevice, Wgpu, WgpuDeviceKind};
+use burn::prelude::*;
+use burn_prune::data::{ActivationCapture, ActivationCriterion, CaptureBatch, TapPoint};
+
+/// The same batches give the same statistics on wgpu as on flex: zero counts exactly where
+/// no value sits within rounding of 0 (ReLU outputs are exactly 0 or clearly positive
+/// here), sums within float tolerance, and the same APoZ ranking.
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+fn activation_statistics_on_wgpu_equal_cpu() {
+    let cpu = Device::flex();
+    cpu.seed(7);
+    let model = randomize_batch_norms(SmallCnn::new(&[3, 6, 8], 4, &cpu), 3);
+    let capture = ActivationCapture::new(&model, [8, 3, 8, 8], |m, x| m.forward(x)).unwrap();
+    let batches = || {
+        (0..2).map(|k| {
+            let (x, y) = batch(8, 3, 8, 4, 20 + k, &Device::flex());
+            let labels = crate::common::values(y.float())
+                .iter()
+                .map(|&v| v as usize)
+                .collect();
+            CaptureBatch::new(x.to_data()).with_labels(labels)
+        })
+    };
+    let paths = [
+        "blocks.0.conv.weight".to_string(),
+        "blocks.1.conv.weight".to_string(),
+    ];
+    let on_cpu = capture
+        .statistics::<Flex, _>(&model, batches(), FlexDevice, TapPoint::Activation, &paths)
+        .unwrap();
+    let on_gpu = capture
+        .statistics::<Wgpu, _>(
+            &model,
+            batches(),
+            CubeDevice::wgpu(WgpuDeviceKind::DefaultDevice).unwrap(),
+            TapPoint::Activation,
+            &paths,
+        )
+        .unwrap();
+    for (a, b) in on_cpu.iter().zip(&on_gpu) {
+        assert_eq!(a.zeros, b.zeros, "{}", a.path);
+        for (x, y) in a.sum.iter().zip(&b.sum) {
+            assert!(
+                (x - y).abs() <= 1e-4 * x.abs().max(1.0),
+                "{}: {x} vs {y}",
+                a.path
+            );
+        }
+    }
+    assert_eq!(
+        ActivationCriterion::apoz(&on_cpu).scores(),
+        ActivationCriterion::apoz(&on_gpu).scores()
+    );
+}
