@@ -5,3 +5,4 @@ mod activations;
 #[path = "../common/mod.rs"]
 mod common;
 mod hessian;
+mod reconstruction;

@@ -2,7 +2,7 @@
 //! layer from captured batches, OBD/OBS scores as a core criterion, and OBS pruning with its
 //! weight update written back into the model.
 
-use crate::capture::{ActivationCapture, LayerTap, TapPoint};
+use crate::capture::{ActivationCapture, Conv2dGeometry, LayerTap, TapPoint};
 use crate::error::{DataError, Result};
 use crate::hessian::{InputMoments, inverse_hessian, obd_scores, obs_prune, obs_scores};
 use crate::linalg::Matrix;
@@ -22,14 +22,24 @@ use std::collections::BTreeMap;
 ///
 /// Errors: a grouped convolution, or a layer other than linear and 2-D convolution.
 pub fn layer_rows(tap: &LayerTap, values: &[f32], shape: &[usize]) -> Result<Matrix> {
+    rows_at(tap, values, shape, None)
+}
+
+/// The geometry of [`layer_rows`]: number of rows and their length.
+pub(crate) fn row_geometry(tap: &LayerTap, shape: &[usize]) -> Result<(usize, usize)> {
     if tap.op == "Linear" {
-        let d = *shape.last().unwrap_or(&0);
-        let rows = values.len() / d.max(1);
-        return Matrix::from_vec(rows, d, values.iter().map(|&v| v as f64).collect());
+        let d = *shape.last().unwrap_or(&1);
+        return Ok((shape.iter().product::<usize>() / d.max(1), d));
     }
+    let g = conv_geometry(tap)?;
+    let (ho, wo) = conv_output(&g, shape);
+    Ok((shape[0] * ho * wo, shape[1] * g.kernel[0] * g.kernel[1]))
+}
+
+fn conv_geometry(tap: &LayerTap) -> Result<Conv2dGeometry> {
     let Some(g) = tap.conv2d else {
         return Err(DataError::Model {
-            method: "layer-wise Hessian",
+            method: "layer-wise reconstruction",
             reason: format!(
                 "{}: {} layers are not supported (linear and 2-D convolutions are)",
                 tap.path, tap.op
@@ -38,46 +48,76 @@ pub fn layer_rows(tap: &LayerTap, values: &[f32], shape: &[usize]) -> Result<Mat
     };
     if g.groups != 1 {
         return Err(DataError::Model {
-            method: "layer-wise Hessian",
+            method: "layer-wise reconstruction",
             reason: format!("{}: grouped convolution ({} groups)", tap.path, g.groups),
         });
     }
-    let [n, c, h, w] = [shape[0], shape[1], shape[2], shape[3]];
-    let [kh, kw] = g.kernel;
+    Ok(g)
+}
+
+fn conv_output(g: &Conv2dGeometry, shape: &[usize]) -> (usize, usize) {
     let out = |size: usize, axis: usize| {
         let (before, after) = g.padding[axis];
         let span = g.dilation[axis] * (g.kernel[axis] - 1) + 1;
         (size + before + after - span) / g.stride[axis] + 1
     };
-    let (ho, wo) = (out(h, 0), out(w, 1));
-    let d = c * kh * kw;
-    let mut data = vec![0f64; n * ho * wo * d];
-    for s in 0..n {
-        for oy in 0..ho {
-            for ox in 0..wo {
-                let row = ((s * ho + oy) * wo + ox) * d;
-                for ch in 0..c {
-                    for ky in 0..kh {
-                        let y = (oy * g.stride[0] + ky * g.dilation[0]) as isize
-                            - g.padding[0].0 as isize;
-                        if y < 0 || y >= h as isize {
-                            continue;
-                        }
-                        for kx in 0..kw {
-                            let x = (ox * g.stride[1] + kx * g.dilation[1]) as isize
-                                - g.padding[1].0 as isize;
-                            if x < 0 || x >= w as isize {
-                                continue;
-                            }
-                            data[row + (ch * kh + ky) * kw + kx] =
-                                values[((s * c + ch) * h + y as usize) * w + x as usize] as f64;
-                        }
+    (out(shape[2], 0), out(shape[3], 1))
+}
+
+/// The rows of [`layer_rows`] numbered `pick` (all when `None`), without unfolding the others.
+pub(crate) fn rows_at(
+    tap: &LayerTap,
+    values: &[f32],
+    shape: &[usize],
+    pick: Option<&[usize]>,
+) -> Result<Matrix> {
+    let (count, d) = row_geometry(tap, shape)?;
+    let all: Vec<usize>;
+    let pick = match pick {
+        Some(p) => p,
+        None => {
+            all = (0..count).collect();
+            &all
+        }
+    };
+    let mut data = vec![0f64; pick.len() * d];
+    if tap.op == "Linear" {
+        for (k, &r) in pick.iter().enumerate() {
+            for (o, &v) in data[k * d..(k + 1) * d]
+                .iter_mut()
+                .zip(&values[r * d..(r + 1) * d])
+            {
+                *o = v as f64;
+            }
+        }
+        return Matrix::from_vec(pick.len(), d, data);
+    }
+    let g = conv_geometry(tap)?;
+    let (c, h, w) = (shape[1], shape[2], shape[3]);
+    let [kh, kw] = g.kernel;
+    let (ho, wo) = conv_output(&g, shape);
+    for (k, &r) in pick.iter().enumerate() {
+        let (s, oy, ox) = (r / (ho * wo), (r / wo) % ho, r % wo);
+        let row = k * d;
+        for ch in 0..c {
+            for ky in 0..kh {
+                let y = (oy * g.stride[0] + ky * g.dilation[0]) as isize - g.padding[0].0 as isize;
+                if y < 0 || y >= h as isize {
+                    continue;
+                }
+                for kx in 0..kw {
+                    let x =
+                        (ox * g.stride[1] + kx * g.dilation[1]) as isize - g.padding[1].0 as isize;
+                    if x < 0 || x >= w as isize {
+                        continue;
                     }
+                    data[row + (ch * kh + ky) * kw + kx] =
+                        values[((s * c + ch) * h + y as usize) * w + x as usize] as f64;
                 }
             }
         }
     }
-    Matrix::from_vec(n * ho * wo, d, data)
+    Matrix::from_vec(pick.len(), d, data)
 }
 
 impl ActivationCapture {
@@ -152,7 +192,7 @@ impl ActivationCapture {
 
 /// A weight as the `rows × d` matrix of the layer-wise setting: a conv `[out, in, kh, kw]` is
 /// `out × (in·kh·kw)` as stored; Burn's linear `[in, out]` is transposed.
-fn as_rows(weight: &[f32], shape: &[usize]) -> Matrix {
+pub(crate) fn as_rows(weight: &[f32], shape: &[usize]) -> Matrix {
     let values: Vec<f64> = weight.iter().map(|&v| v as f64).collect();
     if shape.len() == 2 {
         let m = Matrix::from_vec(shape[0], shape[1], values).expect("sizes agree");
@@ -164,7 +204,7 @@ fn as_rows(weight: &[f32], shape: &[usize]) -> Matrix {
 }
 
 /// [`as_rows`] back to the stored layout, row-major.
-fn from_rows(m: &Matrix, shape: &[usize]) -> Vec<f64> {
+pub(crate) fn from_rows(m: &Matrix, shape: &[usize]) -> Vec<f64> {
     if shape.len() == 2 {
         m.transpose().data
     } else {
@@ -361,9 +401,9 @@ impl Criterion for Chosen {
 }
 
 /// Writes the updated weights into the model by path.
-struct Writer<'a> {
-    updated: &'a BTreeMap<String, (Vec<f64>, Vec<usize>)>,
-    stack: Vec<String>,
+pub(crate) struct Writer<'a> {
+    pub(crate) updated: &'a BTreeMap<String, (Vec<f64>, Vec<usize>)>,
+    pub(crate) stack: Vec<String>,
 }
 
 impl ModuleMapper for Writer<'_> {
