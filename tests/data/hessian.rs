@@ -228,3 +228,55 @@ fn hessian_criteria_on_a_cnn_and_their_errors() {
         .to_string();
     assert!(err.contains("mask"), "{err}");
 }
+
+/// OBD with the empirical Fisher of the network loss, worked by hand: `y = w·x`, loss `y²`,
+/// `w = [1, 0.5, 0.2]`, two one-sample batches `x_a = [1, 0, 10]`, `x_b = [0.1, 4, 0]`.
+/// Gradients `2y·x`: `g_a = [6, 0, 60]`, `g_b = [0.42, 16.8, 0]`; `F = mean g²` =
+/// `[18.088, 141.12, 1800]`; `½F·w²` = `[9.04, 17.64, 36]`: the ranking is the reverse of
+/// the magnitudes'.
+#[test]
+fn fisher_obd_ranks_by_hand_computed_saliency() {
+    use burn_prune::data::FisherObd;
+    let device = Device::flex().autodiff();
+    let mut fc: Linear = LinearConfig::new(3, 1).with_bias(false).init(&device);
+    fc.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(vec![1.0f32, 0.5, 0.2], [3, 1]),
+        &device,
+    ));
+    let model = Layer { fc };
+    let batches = || {
+        [[1.0f32, 0.0, 10.0], [0.1, 4.0, 0.0]]
+            .map(|x| Tensor::<2>::from_data(TensorData::new(x.to_vec(), [1, 3]), &device))
+    };
+    let loss = |m: &Layer, x: Tensor<2>| m.fc.forward(x).powf_scalar(2.0).mean().reshape([1]);
+    let keep = |sparsity: f64| {
+        PrunerConfig::new(sparsity)
+            .init(FisherObd)
+            .masks_with_data(&model, batches(), loss)
+            .unwrap()
+            .get("fc.weight")
+            .unwrap()
+            .keep
+            .to_bools()
+    };
+    assert_eq!(keep(1.0 / 3.0), [false, true, true]);
+    assert_eq!(keep(2.0 / 3.0), [false, false, true]);
+    let magnitude = PrunerConfig::new(2.0 / 3.0)
+        .init(burn_prune::criterion::Magnitude::l1())
+        .masks(&model)
+        .unwrap();
+    assert_eq!(
+        magnitude.get("fc.weight").unwrap().keep.to_bools(),
+        [true, false, false]
+    );
+    // Without batches the criterion has no gradients: a typed error.
+    let err = PrunerConfig::new(0.5)
+        .init(FisherObd)
+        .masks(&model)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("OBD (empirical Fisher)") && err.contains("masks_with_data"),
+        "{err}"
+    );
+}

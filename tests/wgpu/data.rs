@@ -56,3 +56,53 @@ fn activation_statistics_on_wgpu_equal_cpu() {
         ActivationCriterion::apoz(&on_gpu).scores()
     );
 }
+
+/// ThiNet and LASSO choose the same channels from inputs replayed on wgpu as on flex, and
+/// reconstruct weights within float tolerance.
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+fn channel_reconstruction_on_wgpu_equals_cpu() {
+    use burn_prune::data::ChannelMethod;
+    use burn_prune::data::reconstruct::LassoConfig;
+    let cpu = Device::flex();
+    cpu.seed(9);
+    let model = randomize_batch_norms(SmallCnn::new(&[3, 6, 8], 4, &cpu), 4);
+    let capture = ActivationCapture::new(&model, [8, 3, 8, 8], |m, x| m.forward(x)).unwrap();
+    let batches = || {
+        (0..2).map(|k| CaptureBatch::new(batch(8, 3, 8, 4, 30 + k, &Device::flex()).0.to_data()))
+    };
+    for method in [
+        ChannelMethod::ThiNet,
+        ChannelMethod::Lasso(LassoConfig::default()),
+    ] {
+        let on_cpu = capture
+            .reconstruct_channels::<Flex, _>(
+                &model,
+                batches(),
+                FlexDevice,
+                "blocks.1.conv.weight",
+                2,
+                &method,
+                32,
+                5,
+            )
+            .unwrap();
+        let on_gpu = capture
+            .reconstruct_channels::<Wgpu, _>(
+                &model,
+                batches(),
+                CubeDevice::wgpu(WgpuDeviceKind::DefaultDevice).unwrap(),
+                "blocks.1.conv.weight",
+                2,
+                &method,
+                32,
+                5,
+            )
+            .unwrap();
+        assert_eq!(on_gpu.kept, on_cpu.kept, "{method:?}");
+        let scale = on_cpu.weight.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        for (a, b) in on_cpu.weight.iter().zip(&on_gpu.weight) {
+            assert!((a - b).abs() <= 1e-3 * scale, "{method:?}: {a} vs {b}");
+        }
+    }
+}

@@ -13,6 +13,7 @@
 //! | [`ActivationCriterion::apoz`], [`ActivationCriterion::mean_activation`] | [`ChannelStatistics`] after the ReLU | a core criterion at filter granularity; [`group_scores`](ActivationCriterion::group_scores) for the structural pruner |
 //! | [`ActivationCriterion::mutual_information`] | per-sample channel means and labels | the same, ranked by `I(activation; label)` ([`mutual_information`]: equal-frequency bins, plug-in estimate) |
 //! | [`HessianCriterion`] (OBD, one-shot OBS) | [`ActivationCapture::input_moments`]: `H = E[x xᵀ]` per layer, conv inputs unfolded | a core criterion, element scores (summed for coarser units) |
+//! | [`FisherObd`] | per-batch gradients of the network loss (`Pruner::masks_with_data`) | OBD `½·E[g²]·w²` with the empirical Fisher diagonal |
 //! | [`obs_prune_model`] | the same | layer-wise OBS: weights removed one at a time per output, the others updated, written back |
 //! | [`ActivationCapture::reconstruct_channels`] with [`ChannelMethod::ThiNet`] or [`ChannelMethod::Lasso`] | the layer's input sampled at random positions | the input channels to keep and the reconstructed weights; [`ChannelReconstruction::apply`] compacts the model |
 //!
@@ -29,6 +30,7 @@ mod activation_criteria;
 mod capture;
 mod channel_reconstruction;
 mod error;
+mod fisher;
 pub mod hessian;
 mod layerwise;
 pub mod linalg;
@@ -39,5 +41,6 @@ pub use activation_criteria::{ActivationCriterion, mutual_information};
 pub use capture::{ActivationCapture, Conv2dGeometry, LayerTap, TapPoint};
 pub use channel_reconstruction::{ChannelMethod, ChannelReconstruction};
 pub use error::{DataError, Result};
+pub use fisher::FisherObd;
 pub use layerwise::{HessianCriterion, Saliency, layer_rows, obs_prune_model};
 pub use statistics::{CaptureBatch, ChannelStatistics};

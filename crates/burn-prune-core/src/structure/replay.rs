@@ -42,6 +42,8 @@ pub struct Replay<B: BackendIr> {
     ops: Vec<OperationIr>,
     /// Every tensor id an operation writes, with its description.
     produced: HashMap<TensorId, TensorIr>,
+    /// The position of the operation writing each tensor.
+    writer: HashMap<TensorId, usize>,
     /// Parameter values and captured constants, by the graph tensor they are registered as.
     values: Vec<(TensorId, TensorData)>,
     input: TensorId,
@@ -101,11 +103,19 @@ impl<B: BackendIr> Replay<B> {
             .flat_map(|op| op.outputs())
             .map(|t| (t.id, t.clone()))
             .collect();
+        let writer = trace
+            .ops
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| !matches!(op, OperationIr::Init(_)))
+            .flat_map(|(i, op)| op.outputs().map(move |t| (t.id, i)))
+            .collect();
         let input_dtype = input_dtype(&trace.ops, trace.input);
         Ok(Self {
             input_dtype,
             ops: trace.ops.clone(),
             produced,
+            writer,
             values,
             input: trace.input,
             input_shape: trace.input_shape.clone(),
@@ -123,7 +133,8 @@ impl<B: BackendIr> Replay<B> {
         self.produced.get(&id)
     }
 
-    /// Run the graph on `input` and return the values of `outputs`, in order.
+    /// Run the graph on `input` and return the values of `outputs`, in order. Operations
+    /// after the last one writing a requested tensor are not run.
     ///
     /// Errors ([`PruneError::Replay`]): an input of another shape than the trace's, a
     /// non-float input, an id no operation writes, or a failure of the backend while running
@@ -161,7 +172,14 @@ impl<B: BackendIr> Replay<B> {
         }
         interpreter.register_tensor_data_id(self.input, input);
         let mut marker = KeepAlive { keep: &keep };
-        for (index, op) in self.ops.iter().enumerate() {
+        // Operations after the last one writing a wanted tensor cannot change it: skip them
+        // (capturing an early layer costs only the forward pass up to it).
+        let last = outputs
+            .iter()
+            .filter_map(|id| self.writer.get(id))
+            .max()
+            .map_or(0, |&i| i + 1);
+        for (index, op) in self.ops[..last].iter().enumerate() {
             // A tensor the capture saw dropped is still wanted here.
             if matches!(op, OperationIr::Drop(t) if keep.contains(&t.id)) {
                 continue;
