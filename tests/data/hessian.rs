@@ -280,3 +280,46 @@ fn fisher_obd_ranks_by_hand_computed_saliency() {
         "{err}"
     );
 }
+
+/// The second-order criteria serve whole channels through the core's structural pruner:
+/// OBS (layer-wise Hessians) with `keep`, OBD with the empirical Fisher with
+/// `keep_with_data`; the plans compact the model.
+#[test]
+fn hessian_criteria_rank_dependency_groups() {
+    use burn_prune::data::FisherObd;
+    use burn_prune::structure::{DependencyGraph, GraphOptions, GroupPrunerConfig, trace};
+    let device = Device::flex().autodiff();
+    device.seed(6);
+    let model = SmallCnn::new(&[3, 6, 8], 3, &device);
+    let forward = |m: &SmallCnn, x: Tensor<4>| m.forward(x);
+    let graph = DependencyGraph::build(
+        &trace(&model, [1, 3, 8, 8], forward).unwrap(),
+        &GraphOptions::default(),
+    )
+    .unwrap();
+    let (x, y) = batch(4, 3, 8, 3, 3, &device);
+    let capture = ActivationCapture::new(&model, [4, 3, 8, 8], forward).unwrap();
+    let moments = capture
+        .input_moments::<Flex, _>(&model, [CaptureBatch::new(x.to_data())], FlexDevice, &[])
+        .unwrap();
+    let obs = HessianCriterion::new(Saliency::Obs, &moments, 1e-2).unwrap();
+    let keep = GroupPrunerConfig::new(0.5)
+        .init(obs)
+        .keep(&model, &graph)
+        .unwrap();
+    let loss = |m: &SmallCnn, (x, y): (Tensor<4>, Tensor<1, Int>)| {
+        burn::nn::loss::CrossEntropyLossConfig::new()
+            .init(&x.device())
+            .forward(m.forward(x), y)
+    };
+    let fisher = GroupPrunerConfig::new(0.5)
+        .init(FisherObd)
+        .keep_with_data(&model, &graph, [(x, y)], loss)
+        .unwrap();
+    for keep in [keep, fisher] {
+        let plan = burn_prune::structure::StructuralPlan::from_groups(&graph, &keep).unwrap();
+        let small = plan.apply(model.valid().train().valid()).unwrap();
+        assert_eq!(small.blocks[0].conv.weight.dims()[0], 3);
+        assert_eq!(small.blocks[1].conv.weight.dims(), [4, 3, 3, 3]);
+    }
+}

@@ -106,3 +106,36 @@ fn channel_reconstruction_on_wgpu_equals_cpu() {
         }
     }
 }
+
+/// Layer-wise input moments (the OBD/OBS Hessians) from a wgpu replay equal flex's.
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+fn input_moments_on_wgpu_equal_cpu() {
+    let cpu = Device::flex();
+    cpu.seed(11);
+    let model = randomize_batch_norms(SmallCnn::new(&[3, 4, 6], 3, &cpu), 5);
+    let capture = ActivationCapture::new(&model, [4, 3, 8, 8], |m, x| m.forward(x)).unwrap();
+    let data = batch(4, 3, 8, 3, 6, &cpu).0.to_data();
+    let on_cpu = capture
+        .input_moments::<Flex, _>(&model, [CaptureBatch::new(data.clone())], FlexDevice, &[])
+        .unwrap();
+    let on_gpu = capture
+        .input_moments::<Wgpu, _>(
+            &model,
+            [CaptureBatch::new(data)],
+            CubeDevice::wgpu(WgpuDeviceKind::DefaultDevice).unwrap(),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        on_cpu.keys().collect::<Vec<_>>(),
+        on_gpu.keys().collect::<Vec<_>>()
+    );
+    for (path, a) in &on_cpu {
+        let (a, b) = (a.sum_xxt(), on_gpu[path].sum_xxt());
+        let scale = a.data.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+        for (x, y) in a.data.iter().zip(&b.data) {
+            assert!((x - y).abs() <= 1e-4 * scale, "{path}: {x} vs {y}");
+        }
+    }
+}

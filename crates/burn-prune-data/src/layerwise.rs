@@ -226,7 +226,9 @@ pub enum Saliency {
 ///
 /// Scores are per element; at a coarser granularity the pruner sums them with its reduction
 /// (the saliency of removing the whole unit is then approximated by the sum of its
-/// elements'). A parameter without moments is an error naming it.
+/// elements'). A weight without moments is an error naming it; parameters of rank 1
+/// (biases, normalisation) score 0, so the structural pruner, which scores every member of a
+/// dependency group, ranks groups by their weights' saliencies.
 #[derive(Clone, Debug)]
 pub struct HessianCriterion {
     saliency: Saliency,
@@ -273,9 +275,15 @@ impl Criterion for HessianCriterion {
 
     fn score(&self, ctx: &ScoreContext<'_>) -> burn_prune_core::Result<Scores> {
         let name = self.name();
-        let c = self.curvature.get(&ctx.param.path).ok_or_else(|| {
-            ctx.unsupported(&name, "no input moments were captured for this layer")
-        })?;
+        let Some(c) = self.curvature.get(&ctx.param.path) else {
+            // Biases and normalisation parameters have no layer-wise input Hessian: they
+            // score 0, which adds the same to every unit of a group (the structural pruner
+            // scores every member of a group).
+            if ctx.param.shape.len() < 2 {
+                return Ok(Scores::Elements(vec![0.0; ctx.weight.len()]));
+            }
+            return Err(ctx.unsupported(&name, "no input moments were captured for this layer"));
+        };
         let w = as_rows(ctx.weight, &ctx.param.shape);
         if w.cols != c.cols {
             return Err(ctx.unsupported(
