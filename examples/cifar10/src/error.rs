@@ -32,6 +32,14 @@ pub enum Cifar10Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Downloading failed.
+    #[error("downloading {url}: {reason}")]
+    Network {
+        /// The URL.
+        url: String,
+        /// What happened.
+        reason: String,
+    },
     /// An item index beyond the dataset.
     #[error("item {index} of a dataset of {len}")]
     IndexOutOfBounds {
