@@ -46,3 +46,39 @@ pub use burn_prune_pai as pai;
 /// Data-driven criteria: activation capture, APoZ, mean activation, mutual information,
 /// ThiNet, LASSO channel selection, OBD and OBS (crate `burn-prune-data`).
 pub use burn_prune_data as data;
+
+/// The user guide's pages (`docs/src/*.md`, an mdBook), compiled and run as doctests
+/// (`cargo test --doc`), so that every Rust block of the guide works with this version.
+#[cfg(doctest)]
+mod guide {
+    #[doc = include_str!("../docs/src/introduction.md")]
+    mod introduction {}
+    #[doc = include_str!("../docs/src/concepts.md")]
+    mod concepts {}
+    #[doc = include_str!("../docs/src/masks.md")]
+    mod masks {}
+    #[doc = include_str!("../docs/src/scopes.md")]
+    mod scopes {}
+    #[doc = include_str!("../docs/src/criteria.md")]
+    mod criteria {}
+    #[doc = include_str!("../docs/src/structural.md")]
+    mod structural {}
+    #[doc = include_str!("../docs/src/metrics.md")]
+    mod metrics {}
+    #[doc = include_str!("../docs/src/schedules.md")]
+    mod schedules {}
+    #[doc = include_str!("../docs/src/pai.md")]
+    mod pai {}
+    #[doc = include_str!("../docs/src/data-driven.md")]
+    mod data_driven {}
+    #[doc = include_str!("../docs/src/custom-criterion.md")]
+    mod custom_criterion {}
+    #[doc = include_str!("../docs/src/unknown-models.md")]
+    mod unknown_models {}
+    #[doc = include_str!("../docs/src/backends.md")]
+    mod backends {}
+    #[doc = include_str!("../docs/src/troubleshooting.md")]
+    mod troubleshooting {}
+    #[doc = include_str!("../docs/src/cifar10.md")]
+    mod cifar10 {}
+}

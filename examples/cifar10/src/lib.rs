@@ -14,6 +14,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod app;
 mod data;
 mod download;
 mod error;

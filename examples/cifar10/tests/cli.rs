@@ -1,0 +1,273 @@
+//! The `cifar10` command line end to end on generated data: the whole pipeline as a user
+//! runs it (a separate process), checkpoints that resume exactly, recipes, and errors.
+
+use burn::prelude::*;
+use burn_prune_cifar10::app::checkpoint::{Checkpoint, RunMeta};
+use burn_prune_cifar10::app::cli::Cli;
+use burn_prune_cifar10::app::error::{AppError, Result};
+use burn_prune_cifar10::app::network::{Arch, Network};
+use burn_prune_cifar10::app::recipe::Recipe;
+use burn_prune_cifar10::app::train::{Hooks, NoHooks, TrainConfig};
+use clap::Parser;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("burn-prune-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn meta(runs: &Path, name: &str) -> RunMeta {
+    Checkpoint::open(runs.join(name)).unwrap().meta
+}
+
+/// `cifar10 --synthetic pipeline`: every command runs, every run is saved, the report is
+/// written, and the numbers in it are the ones of the saved models.
+#[test]
+fn synthetic_pipeline_runs_every_command_and_writes_the_report() {
+    let runs = temp_dir("pipeline");
+    let out = Command::new(env!("CARGO_BIN_EXE_cifar10"))
+        .args(["--synthetic", "--runs"])
+        .arg(&runs)
+        .arg("pipeline")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let expected = [
+        "dense",
+        "l1-filters",
+        "l1-filters-ft",
+        "scratch-b",
+        "agp-90",
+        "pai-synflow",
+        "pai-precrop",
+        "lottery-rewind",
+        "lottery-r0",
+        "lottery-r1",
+    ];
+    for name in expected {
+        assert!(
+            Checkpoint::exists(runs.join(name)),
+            "{name} missing:\n{stdout}"
+        );
+        assert!(meta(&runs, name).finished, "{name} unfinished");
+    }
+    // The generated classes are learnable: the loss falls and the dense network ends at least
+    // twice as accurate as chance (10%) after its two short epochs.
+    let dense = meta(&runs, "dense");
+    assert_eq!(dense.history.len(), 2);
+    assert!(dense.history[1].train_loss < dense.history[0].train_loss);
+    assert!(dense.history[1].test_accuracy > 0.2, "{:?}", dense.history);
+
+    // Structured pruning removed channels for real: the rebuilt model is smaller and its
+    // parameter count is what the report says.
+    let device = Device::flex();
+    let small = Checkpoint::open(runs.join("l1-filters"))
+        .unwrap()
+        .load_model(&device)
+        .unwrap();
+    let big = Checkpoint::open(runs.join("dense"))
+        .unwrap()
+        .load_model(&device)
+        .unwrap();
+    let (p_small, p_big) = (
+        burn_prune::models::param_count(&small),
+        burn_prune::models::param_count(&big),
+    );
+    assert_eq!(p_big, 269_722);
+    assert!(p_small < p_big * 6 / 10, "{p_small} vs {p_big}");
+    // Scratch-B trains longer than the dense run by the MAC ratio.
+    let scratch = meta(&runs, "scratch-b");
+    assert!(scratch.values["budget_extension"] > 1.5);
+    assert!(scratch.history.len() > dense.history.len());
+    // AGP reached its 90% target of the conv and linear weights.
+    let agp = Checkpoint::open(runs.join("agp-90")).unwrap();
+    let (total, pruned) = agp.masks().unwrap().counts();
+    assert!((pruned as f64 / total as f64 - 0.9).abs() < 0.01);
+    // Lottery round 1 pruned 20% of the weights and rewound the rest to the initialisation.
+    let (total, pruned) = Checkpoint::open(runs.join("lottery-r1"))
+        .unwrap()
+        .masks()
+        .unwrap()
+        .counts();
+    assert!((pruned as f64 / total as f64 - 0.2).abs() < 0.01);
+
+    let report = std::fs::read_to_string(runs.join("report.md")).unwrap();
+    for name in expected {
+        assert!(
+            report.contains(&format!("| {name} |")),
+            "{name} not in the report"
+        );
+    }
+    assert!(report.contains(&format!("| {p_small} |")), "{report}");
+    for plot in [
+        "accuracy-vs-sparsity.png",
+        "training.png",
+        "l1-filters/params.png",
+    ] {
+        assert!(runs.join(plot).is_file(), "{plot}");
+        assert!(report.contains(plot), "{plot} not linked");
+    }
+
+    // Running it again reuses every finished run.
+    let again = Command::new(env!("CARGO_BIN_EXE_cifar10"))
+        .args(["--synthetic", "--runs"])
+        .arg(&runs)
+        .args(["train", "--arch", "resnet20"])
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already finished"));
+    std::fs::remove_dir_all(&runs).ok();
+}
+
+/// Fails after a given epoch, as a crash would (before that epoch's checkpoint is written).
+struct CrashAfter(usize);
+
+impl Hooks for CrashAfter {
+    fn after_epoch(&mut self, model: Network, epoch: usize) -> Result<Network> {
+        if epoch == self.0 {
+            return Err(AppError::invalid("test", "simulated crash"));
+        }
+        Ok(model)
+    }
+}
+
+fn weights(model: &Network) -> Vec<f32> {
+    let Network::ResNet(m) = model else {
+        panic!("a ResNet")
+    };
+    m.fc.weight.val().into_data().iter::<f32>().collect()
+}
+
+/// A training interrupted after epoch 2 of 3 resumes from the epoch-1 checkpoint (weights,
+/// optimizer state, data order) and ends with the weights of an uninterrupted run.
+#[test]
+fn interrupted_training_resumes_to_the_same_weights() {
+    let runs = temp_dir("resume");
+    let cli = Cli::parse_from([
+        "cifar10",
+        "--synthetic",
+        "--train-limit",
+        "64",
+        "--test-limit",
+        "32",
+        "--max-epochs",
+        "3",
+        "--runs",
+        runs.to_str().unwrap(),
+        "pipeline",
+    ]);
+    let ctx = cli.context().unwrap();
+    let config = ctx.adjust(TrainConfig {
+        epochs: 3,
+        milestones: vec![0.5],
+        ..TrainConfig::default()
+    });
+    let start = |name: &str| {
+        ctx.device.seed(3);
+        let spec = Arch::Resnet20.spec().unwrap();
+        let model = spec.init(&ctx.device.clone().autodiff()).unwrap();
+        let mut meta = RunMeta::new(name, "train", "test".into(), spec, 5);
+        meta.train = Some(config.clone());
+        (model, meta)
+    };
+
+    let (model, meta) = start("straight");
+    let (straight, _) = ctx
+        .trainer()
+        .fit(model, meta, &runs.join("straight"), &mut NoHooks)
+        .unwrap();
+
+    let (model, meta) = start("crashed");
+    let dir = runs.join("crashed");
+    let err = ctx.trainer().fit(model, meta, &dir, &mut CrashAfter(2));
+    assert!(err.is_err());
+    let saved = Checkpoint::open(&dir).unwrap();
+    assert_eq!(saved.meta.epochs_done, 1);
+    assert!(!saved.meta.finished);
+    let model = saved.load_model(&ctx.device.clone().autodiff()).unwrap();
+    let (resumed, meta) = ctx
+        .trainer()
+        .fit(model, saved.meta, &dir, &mut NoHooks)
+        .unwrap();
+    assert_eq!(meta.epochs_done, 3);
+    assert!(meta.finished);
+    let (a, b) = (weights(&straight), weights(&resumed));
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff < 1e-5, "max difference {diff}");
+    std::fs::remove_dir_all(&runs).ok();
+}
+
+/// Every recipe shipped parses and is consistent.
+#[test]
+fn shipped_recipes_parse() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let recipe = Recipe::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        recipe.model.spec().unwrap();
+        assert!(!recipe.paper.citation.is_empty());
+        n += 1;
+    }
+    assert_eq!(n, 8);
+}
+
+/// A recipe with an unknown key, or two pipelines, is an error naming the file.
+#[test]
+fn bad_recipes_are_errors_naming_the_file() {
+    let dir = temp_dir("recipes");
+    let path = dir.join("bad.toml");
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/synflow-resnet20.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        &path,
+        base.replace("sparsity = 0.9", "sparsity = 0.9\nsparsty = 1"),
+    )
+    .unwrap();
+    let e = Recipe::load(&path).unwrap_err().to_string();
+    assert!(e.contains("bad.toml") && e.contains("sparsty"), "{e}");
+    std::fs::write(&path, format!("{base}\n[lottery]\nrounds = 2\n")).unwrap();
+    let e = Recipe::load(&path).unwrap_err().to_string();
+    assert!(e.contains("exactly one of"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Pruning a run that does not exist, or with an impossible granularity, fails with a message
+/// that says what and where, not a panic.
+#[test]
+fn command_errors_say_what_is_wrong() {
+    let runs = temp_dir("errors");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_cifar10"))
+            .args(["--synthetic", "--runs"])
+            .arg(&runs)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let e = run(&["prune", "--from", "nothing"]);
+    assert!(e.contains("nothing") && e.contains("meta.json"), "{e}");
+    let e = run(&["prune", "--granularity", "3:2"]);
+    assert!(e.contains("granularity `3:2`"), "{e}");
+    let e = run(&["pai", "--sparsity", "1.5"]);
+    assert!(e.contains("sparsity"), "{e}");
+    std::fs::remove_dir_all(&runs).ok();
+}
