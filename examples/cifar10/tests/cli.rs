@@ -271,3 +271,68 @@ fn command_errors_say_what_is_wrong() {
     assert!(e.contains("sparsity"), "{e}");
     std::fs::remove_dir_all(&runs).ok();
 }
+
+/// The same `prune` on wgpu as on the CPU: the same structural plan (channels chosen from the
+/// same weights), and the pruned models give the same logits and accuracy.
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+fn prune_on_wgpu_equals_prune_on_cpu() {
+    use burn_prune_cifar10::app::prune::prune;
+    use burn_prune_cifar10::app::spec::{CriterionName, PruneSpec, ReductionName};
+    let runs = temp_dir("wgpu");
+    let context = |device: &str| {
+        Cli::parse_from([
+            "cifar10",
+            "--synthetic",
+            "--device",
+            device,
+            "--train-limit",
+            "32",
+            "--test-limit",
+            "32",
+            "--runs",
+            runs.to_str().unwrap(),
+            "pipeline",
+        ])
+        .context()
+        .unwrap()
+    };
+    let (cpu, gpu) = (context("cpu"), context("wgpu"));
+    cpu.device.seed(11);
+    let spec = Arch::Resnet20.spec().unwrap();
+    let model = spec.init(&cpu.device).unwrap();
+    let meta = RunMeta::new("dense", "train", "fresh".into(), spec, 0);
+    Checkpoint::save(runs.join("dense"), meta, &model, None).unwrap();
+
+    let filters = PruneSpec {
+        criterion: CriterionName::L1,
+        granularity: "filter".into(),
+        structural: true,
+        reduction: ReductionName::First,
+        sparsity: 0.5,
+        ..PruneSpec::default()
+    };
+    let train = TrainConfig::finetune();
+    let on_cpu = prune(&cpu, "dense", "on-cpu", &filters, train.clone()).unwrap();
+    let on_gpu = prune(&gpu, "dense", "on-gpu", &filters, train).unwrap();
+    assert_eq!(on_cpu.meta.plans, on_gpu.meta.plans);
+    assert_eq!(
+        on_cpu.meta.values["accuracy"],
+        on_gpu.meta.values["accuracy"]
+    );
+
+    let x = Tensor::<4>::random(
+        [4, 3, 32, 32],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &cpu.device,
+    );
+    let a = on_cpu.load_model(&cpu.device).unwrap().forward(x.clone());
+    let b = on_gpu
+        .load_model(&gpu.device)
+        .unwrap()
+        .forward(x.to_device(&gpu.device))
+        .to_device(&cpu.device);
+    let diff = (a - b).abs().max().into_scalar::<f32>();
+    assert!(diff < 1e-3, "logits differ by {diff}");
+    std::fs::remove_dir_all(&runs).ok();
+}
