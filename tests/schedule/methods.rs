@@ -322,7 +322,7 @@ fn early_bird_training_stops_when_the_channel_mask_settles_and_draws_the_ticket(
         (16..=17).contains(&kept),
         "30% of the 24 channels removed, {kept} kept"
     );
-    let tuned = train(ticket, &data, 4, |m, _| m, |m, _| m);
+    let tuned = train(ticket, &data, 6, |m, _| m, |m, _| m);
     let (x, y) = quadrants(256, 80, &device);
     let acc = accuracy(&tuned, x, y);
     assert!(acc >= 0.9, "accuracy {acc}");
