@@ -28,7 +28,7 @@ pub enum AppError {
     Metrics(#[from] burn_prune::metrics::MetricsError),
     /// A model configuration.
     #[error("model: {0}")]
-    Model(burn_prune::models::ModelError),
+    Model(#[from] burn_prune::models::ModelError),
     /// A recipe file that cannot be read or does not describe a valid run.
     #[error("recipe {path}: {reason}")]
     Recipe {

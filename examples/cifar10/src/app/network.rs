@@ -1,7 +1,7 @@
 //! The networks the command line trains: CIFAR ResNets and VGGs of `burn_prune::models`,
 //! behind one Burn module so every command handles them the same way.
 
-use super::error::{AppError, Result};
+use super::error::Result;
 use burn::prelude::*;
 use burn_prune::models::{ResNetCifar, ResNetCifarConfig, ShortcutKind, Vgg, VggConfig};
 use serde::{Deserialize, Serialize};
@@ -139,9 +139,3 @@ pub fn forward(model: &Network, x: Tensor<4>) -> Tensor<2> {
 
 /// Shape of one traced input.
 pub const INPUT: [usize; 4] = [1, 3, 32, 32];
-
-impl From<burn_prune::models::ModelError> for AppError {
-    fn from(e: burn_prune::models::ModelError) -> Self {
-        AppError::Model(e)
-    }
-}

@@ -293,6 +293,8 @@ fn reconstruct(
         ChannelMethod::Lasso(LassoConfig::default())
     };
     let layers = reconstructable_layers(&graph_of(&model)?);
+    // The same calibration images feed every layer; only the model changes between layers.
+    let batches = ctx.capture_batches(spec.calibration_batches, 64);
     let mut plans = Vec::new();
     let bar = ProgressBar::new(layers.len() as u64);
     for layer in &layers {
@@ -304,10 +306,9 @@ fn reconstruct(
             continue;
         }
         let capture = ActivationCapture::new(&valid, [64, 3, 32, 32], forward)?;
-        let batches = ctx.capture_batches(spec.calibration_batches, 64);
         let result = with_replay_backend!(ctx, |B, device| capture.reconstruct_channels::<B, _>(
             &valid,
-            batches,
+            batches.iter().cloned(),
             device,
             layer,
             remove,
