@@ -49,6 +49,32 @@ impl ParamSnapshot {
         })
     }
 
+    /// A snapshot of values computed elsewhere (updated weights, a perturbed copy), by
+    /// parameter path, in any float dtype ([`ParamSnapshot::restore`] converts each value to
+    /// its parameter's dtype, after checking every path and shape).
+    ///
+    /// ```
+    /// use burn::prelude::*;
+    /// use burn::nn::{Linear, LinearConfig};
+    /// use burn_prune_core::ParamSnapshot;
+    /// use std::collections::BTreeMap;
+    ///
+    /// #[derive(Module, Debug)]
+    /// struct Net { fc: Linear }
+    ///
+    /// let net = Net { fc: LinearConfig::new(2, 1).init(&Device::flex()) };
+    /// let values = BTreeMap::from([("fc.weight".to_string(), TensorData::new(vec![0.5f64, -1.0], [2, 1]))]);
+    /// let net = ParamSnapshot::from_values(values).restore(net).unwrap();
+    /// assert_eq!(net.fc.weight.val().into_data().to_vec::<f32>().unwrap(), [0.5, -1.0]);
+    ///
+    /// // A shape the model does not have is an error naming the parameter.
+    /// let wrong = BTreeMap::from([("fc.weight".to_string(), TensorData::new(vec![0.0f32; 3], [3, 1]))]);
+    /// assert!(ParamSnapshot::from_values(wrong).restore(net).unwrap_err().to_string().contains("fc.weight"));
+    /// ```
+    pub fn from_values(values: BTreeMap<String, TensorData>) -> Self {
+        Self { values }
+    }
+
     /// The stored value of a parameter.
     pub fn get(&self, path: &str) -> Option<&TensorData> {
         self.values.get(path)

@@ -4,7 +4,7 @@
 
 use crate::capture::{ActivationCapture, TapPoint};
 use crate::error::{DataError, Result};
-use crate::layerwise::{Writer, as_rows, from_rows, row_geometry, rows_at};
+use crate::layerwise::{as_rows, from_rows, row_geometry, rows_at, updated_weights};
 use crate::linalg::Matrix;
 use crate::reconstruct::{
     LassoConfig, lasso_select, refit_least_squares, thinet_scales, thinet_select,
@@ -85,11 +85,7 @@ impl ChannelReconstruction {
                 self.shape.clone(),
             ),
         )]);
-        let mut writer = Writer {
-            updated: &updated,
-            stack: Vec::new(),
-        };
-        Ok(model.map(&mut writer))
+        Ok(updated_weights(updated).restore(model)?)
     }
 }
 

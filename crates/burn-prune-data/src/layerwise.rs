@@ -8,11 +8,11 @@ use crate::hessian::{InputMoments, inverse_hessian, obd_scores, obs_prune, obs_s
 use crate::linalg::Matrix;
 use crate::statistics::CaptureBatch;
 use burn::backend::ir::BackendIr;
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Module;
 use burn::prelude::*;
 use burn_prune_core::{
     Criterion, MaskSet, ParamSnapshot, PrunerConfig, Scope, ScoreContext, Scores, install_masks,
-    masks_of, param_value_from,
+    masks_of,
 };
 use std::collections::BTreeMap;
 
@@ -384,11 +384,7 @@ pub fn obs_prune_model<M: Module>(
         ))
         .init(Chosen(scores))
         .masks(&model)?;
-    let mut writer = Writer {
-        updated: &updated,
-        stack: Vec::new(),
-    };
-    let model = model.map(&mut writer);
+    let model = updated_weights(updated).restore(model)?;
     Ok((install_masks(model, &masks)?, masks))
 }
 
@@ -408,27 +404,13 @@ impl Criterion for Chosen {
     }
 }
 
-/// Writes the updated weights into the model by path.
-pub(crate) struct Writer<'a> {
-    pub(crate) updated: &'a BTreeMap<String, (Vec<f64>, Vec<usize>)>,
-    pub(crate) stack: Vec<String>,
-}
-
-impl ModuleMapper for Writer<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let path = self.stack.join(".");
-        let Some((values, shape)) = self.updated.get(&path) else {
-            return param;
-        };
-        let data = TensorData::new(values.clone(), shape.clone());
-        param.map(|t| param_value_from(&t, data))
-    }
+/// Updated weights (row-major values and shape, by path) as a snapshot to write into the
+/// model: `restore` checks each path and shape and keeps ids, masks and gradient requirements.
+pub(crate) fn updated_weights(updated: BTreeMap<String, (Vec<f64>, Vec<usize>)>) -> ParamSnapshot {
+    ParamSnapshot::from_values(
+        updated
+            .into_iter()
+            .map(|(path, (values, shape))| (path, TensorData::new(values, shape)))
+            .collect(),
+    )
 }

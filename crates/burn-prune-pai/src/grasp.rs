@@ -1,12 +1,12 @@
 //! GraSP: gradient signal preservation (Wang et al. 2020).
 
 use crate::error::{self, PaiError};
-use crate::params::{read, selected, write};
+use crate::params::{read, selected};
 use crate::scores::ElementScores;
 use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
-use burn_prune_core::{MaskSet, ParamSelector, PrunerConfig, Scope};
+use burn_prune_core::{MaskSet, ParamSelector, ParamSnapshot, PrunerConfig, Scope};
 use std::collections::{BTreeMap, BTreeSet};
 
 const METHOD: &str = "GraSP";
@@ -117,9 +117,8 @@ impl Grasp {
         B: Clone,
         F: FnMut(&M, B) -> (Tensor<2>, Tensor<1, Int>),
     {
-        let paths: BTreeSet<String> = selected(model, &self.config.selector)?
-            .into_keys()
-            .collect();
+        let shapes = selected(model, &self.config.selector)?;
+        let paths: BTreeSet<String> = shapes.keys().cloned().collect();
         if batches.is_empty() {
             return Err(model_error("no batch given; GraSP needs data".into()));
         }
@@ -132,26 +131,29 @@ impl Grasp {
             return Err(model_error(format!("the gradient norm is {norm_g}")));
         }
         let eps = self.config.relative_step * norm_theta.max(f64::MIN_POSITIVE) / norm_g;
-        let moved = |sign: f64| -> BTreeMap<String, Vec<f64>> {
-            theta
-                .iter()
-                .map(|(p, t)| {
-                    let v = t
-                        .iter()
-                        .zip(&g[p])
-                        .map(|(t, g)| t + sign * eps * g)
-                        .collect();
-                    (p.clone(), v)
-                })
-                .collect()
+        // θ ± ε·g, written into copies of the model (`theta`'s paths are `shapes`' keys).
+        let moved = |sign: f64| -> ParamSnapshot {
+            ParamSnapshot::from_values(
+                theta
+                    .iter()
+                    .map(|(p, t)| {
+                        let v: Vec<f64> = t
+                            .iter()
+                            .zip(&g[p])
+                            .map(|(t, g)| t + sign * eps * g)
+                            .collect();
+                        (p.clone(), TensorData::new(v, shapes[p].clone()))
+                    })
+                    .collect(),
+            )
         };
         let plus = self.gradient(
-            &write(work.clone(), &moved(1.0)),
+            &moved(1.0).restore(work.clone())?,
             &paths,
             batches,
             &mut logits,
         )?;
-        let minus = self.gradient(&write(work, &moved(-1.0)), &paths, batches, &mut logits)?;
+        let minus = self.gradient(&moved(-1.0).restore(work)?, &paths, batches, &mut logits)?;
         let mut scores = BTreeMap::new();
         for (path, t) in &theta {
             let s: Vec<f64> = t

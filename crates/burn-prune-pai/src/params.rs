@@ -1,10 +1,10 @@
 //! Reading and rewriting selected parameters by path, in `f64` (the precision SynFlow needs).
 
 use crate::error::{PaiError, Result};
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::Gradients;
-use burn_prune_core::{ParamSelector, param_addresses, param_value_from};
+use burn_prune_core::{ParamSelector, param_addresses};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The paths `selector` picks in `model`, with their shapes.
@@ -123,37 +123,5 @@ impl ModuleVisitor for Reader<'_> {
             }
             Err(e) => self.error = Some(e),
         }
-    }
-}
-
-/// `model` with the value of every parameter in `values` replaced (row-major, host `f64`
-/// converted to the parameter's dtype), keeping ids, devices and gradient requirements.
-pub(crate) fn write<M: Module>(model: M, values: &BTreeMap<String, Vec<f64>>) -> M {
-    model.map(&mut Writer {
-        values,
-        stack: Vec::new(),
-    })
-}
-
-struct Writer<'a> {
-    values: &'a BTreeMap<String, Vec<f64>>,
-    stack: Vec<String>,
-}
-
-impl ModuleMapper for Writer<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some(values) = self.values.get(&self.stack.join(".")) else {
-            return param;
-        };
-        let shape = param.lazy_shape();
-        param.map(|old| param_value_from(&old, TensorData::new(values.clone(), shape)))
     }
 }
