@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
     print_groups(&graph, &keep);
 
-    // 3. Compact. `apply` consumes the dense model (its BatchNorm statistics are cut in place).
+    // 3. Compact: the same Rust type with smaller tensors.
     let small = plan.apply(model)?;
     let small_params = param_count(&small);
     println!(

@@ -11,6 +11,7 @@ mod group_importance;
 mod masked_training;
 mod masks_in_model;
 mod replay;
+mod shared_state;
 mod structure;
 mod structure_models;
 mod supervised_training;

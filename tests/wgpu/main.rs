@@ -104,3 +104,42 @@ fn structural_plan_and_compaction_on_wgpu_match_cpu() {
     let got = values(small_gpu.forward(x.to_device(&wgpu())));
     common::assert_close(&expected, &got);
 }
+
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+fn gathering_gradients_and_compacting_a_clone_on_wgpu_leave_the_model() {
+    use burn_prune::criterion::Taylor;
+    use burn_prune::deep_clone;
+    use burn_prune::structure::{DependencyGraph, GraphOptions, GroupPrunerConfig, trace};
+    let device = wgpu().autodiff();
+    let model = SmallCnn::new(&[3, 4, 6], 2, &device);
+    let (x, _) = batch(4, 3, 8, 2, 9, &device);
+    let _ = model.forward(x.clone()); // training mode: the running statistics move
+    let stats = |m: &SmallCnn| values(m.blocks[1].bn.running_var.value_sync());
+    let before = stats(&model);
+    assert_ne!(before, vec![1.0; 6]);
+
+    let loss = |m: &SmallCnn, x: Tensor<4>| m.forward(x).sum();
+    PrunerConfig::new(0.5)
+        .init(Taylor::element())
+        .masks_with_data(&model, [x.clone()], loss)
+        .unwrap();
+    assert_eq!(stats(&model), before);
+
+    let copy = deep_clone(&model);
+    assert_eq!(stats(&copy), before);
+    let _ = copy.forward(x);
+    assert_eq!(stats(&model), before);
+    assert!(copy.devices().iter().all(|d| d.is_autodiff()));
+
+    let valid = model.valid();
+    let t = trace(&valid, [1, 3, 8, 8], |m, x| m.forward(x)).unwrap();
+    let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
+    let plan = GroupPrunerConfig::new(0.5)
+        .init(Magnitude::l1())
+        .plan(&valid, &graph)
+        .unwrap();
+    let small = plan.apply(valid.clone()).unwrap();
+    assert_eq!(small.blocks[1].bn.running_var.value().dims(), [3]);
+    assert_eq!(stats(&valid), before);
+}

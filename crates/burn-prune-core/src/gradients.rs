@@ -63,6 +63,10 @@ where
     I: IntoIterator<Item = B>,
     F: FnMut(&M, B) -> Tensor<1>,
 {
+    // The passes run on a copy: a BatchNorm in training mode would otherwise update the
+    // running statistics of the caller's model (and of every clone sharing them).
+    let work = crate::deep_clone(model);
+    let model = &work;
     let mut acc: HashMap<String, Accumulator> = HashMap::new();
     let mut batches_seen = 0usize;
     for batch in batches {

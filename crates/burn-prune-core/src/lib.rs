@@ -26,6 +26,7 @@
 
 mod address;
 pub mod criterion;
+mod deep_clone;
 mod error;
 mod gradients;
 pub mod granularity;
@@ -43,6 +44,7 @@ mod threshold;
 
 pub use address::{LayerKind, ParamAddress, param_addresses};
 pub use criterion::{Criterion, GradientNeed, GradientStats, Needs, ScoreContext, Scores};
+pub use deep_clone::deep_clone;
 pub use error::{PruneError, Result};
 pub use granularity::{Granularity, Layout, Reduction, UnitMap};
 pub use mask::{

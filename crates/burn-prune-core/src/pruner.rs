@@ -153,7 +153,8 @@ impl Pruner {
     /// Compute masks, gathering gradients first when the criterion needs them: for each batch,
     /// `loss(model, batch)` is evaluated and back-propagated (the model must live on an
     /// autodiff device, e.g. `Device::flex().autodiff()`). No batch at all is an error for a
-    /// gradient criterion.
+    /// gradient criterion. The passes run on a [`deep_clone`](crate::deep_clone): `model`'s
+    /// BatchNorm running statistics are left as they were.
     pub fn masks_with_data<M, B, I, F>(&self, model: &M, batches: I, loss: F) -> Result<MaskSet>
     where
         M: Module,

@@ -133,7 +133,8 @@ impl ParamSnapshot {
                 Some(_) => {}
             }
         }
-        Ok(model.map(&mut Writer {
+        // Written into a copy: clones of `model` share its BatchNorm running statistics.
+        Ok(crate::deep_clone(&model).map(&mut Writer {
             stack: PathStack::default(),
             values: &self.values,
         }))

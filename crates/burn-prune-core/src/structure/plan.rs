@@ -214,8 +214,9 @@ impl StructuralPlan {
     /// (make a new optimizer). Every planned path must exist with the planned shape; a
     /// parameter carrying a pruning mask is refused (materialize or remove masks first).
     ///
-    /// BatchNorm running statistics are updated in place, as Burn's `RunningState` shares its
-    /// value between clones of a module: compact a model you no longer need as it was.
+    /// The compaction works on a [`deep_clone`](crate::deep_clone) of `model`, so clones of
+    /// it you still hold keep their BatchNorm running statistics (Burn shares those between
+    /// clones of a module).
     ///
     /// A plan that changes a grouped convolution's `groups` needs
     /// [`apply_grouped`](Self::apply_grouped) and is an error here.
@@ -282,6 +283,9 @@ impl StructuralPlan {
     }
 
     fn run<M: Module>(&self, model: M, cut: Cut) -> Result<M> {
+        // Cut a copy of its own: clones of `model` share its BatchNorm running statistics,
+        // which the compactor would otherwise cut in place under them.
+        let model = crate::deep_clone(&model);
         let mut mapper = Compactor {
             plan: self,
             cut,

@@ -273,7 +273,8 @@ pub fn reinitialize<M: Module>(model: M, seed: u64) -> error::Result<(M, ReinitR
         .iter()
         .map(|p| (p.path.clone(), p.init.clone()))
         .collect();
-    let model = model.map(&mut Reinitializer {
+    // A copy of its own: clones of `model` share its BatchNorm running statistics.
+    let model = burn_prune_core::deep_clone(&model).map(&mut Reinitializer {
         path: Vec::new(),
         inits: &inits,
         seed,
