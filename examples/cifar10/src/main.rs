@@ -3,14 +3,23 @@
 //! all of them offline on generated data.
 
 use burn_prune_cifar10::app::cli::Cli;
+use burn_prune_cifar10::app::error::AppError;
 use clap::Parser;
+use std::process::ExitCode;
 
-fn main() -> std::process::ExitCode {
+/// The exit status of a run stopped by `--stop-after-epochs` (1 is an error, 2 a usage error).
+const STOPPED: u8 = 3;
+
+fn main() -> ExitCode {
     match Cli::parse().run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ AppError::Stopped { .. }) => {
+            eprintln!("{e}");
+            ExitCode::from(STOPPED)
+        }
         Err(e) => {
             eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }

@@ -211,6 +211,110 @@ fn interrupted_training_resumes_to_the_same_weights() {
     std::fs::remove_dir_all(&runs).ok();
 }
 
+/// `prune --schedule agp` stopped by `--stop-after-epochs 1` (exit status 3, the epoch-1
+/// checkpoint saved) and run again continues to the weights and masks of an uninterrupted
+/// run. Run once more it reuses the finished run; the same name with another specification
+/// is an error; `--fresh` starts over.
+#[test]
+fn a_stopped_agp_prune_continues_to_the_uninterrupted_result() {
+    let runs = temp_dir("agp-resume");
+    let cifar10 = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cifar10"))
+            .args(["--synthetic", "--train-limit", "64", "--test-limit", "32"])
+            .args(["--max-epochs", "3", "--runs"])
+            .arg(&runs)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let text = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let agp = |name: &str, sparsity: &str| {
+        [
+            "prune",
+            "--from",
+            "dense",
+            "--name",
+            name,
+            "--schedule",
+            "agp",
+            "--rounds",
+            "2",
+            "--epochs",
+            "3",
+            "--sparsity",
+            sparsity,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let with = |mut args: Vec<String>, more: &[&str]| {
+        args.extend(more.iter().map(|s| s.to_string()));
+        args
+    };
+    let run = |args: Vec<String>| cifar10(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let out = cifar10(&["train"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(agp("straight", "0.6"));
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = run(with(agp("stopped", "0.6"), &["--stop-after-epochs", "1"]));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("stopped after epoch 1 of 3"),
+        "{}",
+        text(&out)
+    );
+    let saved = meta(&runs, "stopped");
+    assert_eq!((saved.epochs_done, saved.finished), (1, false));
+
+    let out = run(agp("stopped", "0.6"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("resuming after epoch 1"),
+        "{}",
+        text(&out)
+    );
+
+    let load = |name: &str| {
+        Checkpoint::open(runs.join(name))
+            .unwrap()
+            .load_model(&Device::flex())
+            .unwrap()
+    };
+    let (straight, resumed) = (load("straight"), load("stopped"));
+    let masks = burn_prune::masks_of(&straight).unwrap();
+    let (total, pruned) = masks.counts();
+    let sparsity = pruned as f64 / total as f64;
+    assert!((sparsity - 0.6).abs() < 0.01, "AGP reached {sparsity}");
+    assert_eq!(masks, burn_prune::masks_of(&resumed).unwrap());
+    let diff = weights(&straight)
+        .iter()
+        .zip(&weights(&resumed))
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff < 1e-5, "max difference {diff}");
+
+    let out = run(agp("stopped", "0.6"));
+    assert!(out.status.success() && text(&out).contains("already finished"));
+    let out = run(agp("stopped", "0.5"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("holds a run of"), "{}", text(&out));
+    let out = run(with(
+        agp("stopped", "0.5"),
+        &["--fresh", "--stop-after-epochs", "1"],
+    ));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(meta(&runs, "stopped").description.contains("50%"));
+    std::fs::remove_dir_all(&runs).ok();
+}
+
 /// Every recipe shipped parses and is consistent.
 #[test]
 fn shipped_recipes_parse() {

@@ -7,7 +7,7 @@ use super::data::DataConfig;
 use super::device::DeviceChoice;
 use super::error::{AppError, Result};
 use super::network::Arch;
-use super::prune::prune;
+use super::prune::prune_or_resume;
 use super::recipe::Recipe;
 use super::report::write_report;
 use super::spec::{CriterionName, Method, PruneSpec, ReductionName, ScheduleName, ScopeName};
@@ -71,6 +71,10 @@ pub struct Global {
     /// Redo runs that exist instead of resuming or reusing them.
     #[arg(long, global = true)]
     pub fresh: bool,
+    /// Stop after training N epochs of a run, with its checkpoint saved (for jobs with a time
+    /// limit); the same command continues it. Exits with status 3.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stop_after_epochs: Option<u64>,
 }
 
 /// The subcommands.
@@ -389,16 +393,13 @@ impl Cli {
                     })?,
                     None => spec.into(),
                 };
-                if Checkpoint::exists(ctx.dir(&name)) && !fresh {
-                    println!("[{name}] exists; pass --fresh to prune again");
-                    return Ok(());
-                }
-                prune(
+                prune_or_resume(
                     &ctx,
                     &from,
                     &name,
                     &spec,
                     train.apply(TrainConfig::finetune()),
+                    fresh,
                 )?;
                 Ok(())
             }
@@ -505,6 +506,7 @@ impl Cli {
             seed: g.seed,
             max_epochs: g.max_epochs.or(g.synthetic.then_some(SYNTHETIC_EPOCHS)),
             batch_size: g.batch_size.or(g.synthetic.then_some(SYNTHETIC_BATCH)),
+            stop_after_epochs: g.stop_after_epochs.map(|n| n as usize),
         })
     }
 }

@@ -16,8 +16,14 @@ use burn_prune::schedule::methods::{
 use burn_prune::{ParamSelector, ParamSnapshot, PrunerConfig, masks_of};
 use serde::{Deserialize, Serialize};
 
-/// What to do with an existing run of the same name.
-fn existing(ctx: &Context, name: &str, command: &str, fresh: bool) -> Result<Option<Checkpoint>> {
+/// What to do with an existing run of the same name: `None` when there is none (or `fresh`
+/// removed it); an error when it is a run of another command.
+pub(super) fn existing(
+    ctx: &Context,
+    name: &str,
+    command: &str,
+    fresh: bool,
+) -> Result<Option<Checkpoint>> {
     let dir = ctx.dir(name);
     if !Checkpoint::exists(&dir) {
         return Ok(None);

@@ -28,6 +28,9 @@ pub struct Context {
     pub max_epochs: Option<usize>,
     /// Images per step, overriding the recipes'.
     pub batch_size: Option<usize>,
+    /// Epochs of a run this invocation trains before stopping with
+    /// [`AppError::Stopped`](super::error::AppError::Stopped), its checkpoint saved.
+    pub stop_after_epochs: Option<usize>,
 }
 
 impl Context {
@@ -36,6 +39,7 @@ impl Context {
         Trainer {
             device: self.device.clone(),
             data: &self.data,
+            stop_after_epochs: self.stop_after_epochs,
         }
     }
 

@@ -69,6 +69,23 @@ pub enum AppError {
         /// What failed.
         reason: String,
     },
+    /// Training stopped early as asked (`--stop-after-epochs`), its checkpoint saved: the same
+    /// command continues it.
+    #[error(
+        "run `{run}` stopped after epoch {epochs_done} of {epochs} as asked (--stop-after-epochs); \
+         its checkpoint is in {}: run the same command again to continue",
+        dir.display()
+    )]
+    Stopped {
+        /// The run.
+        run: String,
+        /// Epochs trained so far.
+        epochs_done: usize,
+        /// Epochs of the whole run.
+        epochs: usize,
+        /// Its directory.
+        dir: PathBuf,
+    },
 }
 
 impl AppError {

@@ -1,34 +1,16 @@
 //! `pipeline` (every command in turn) and `run RECIPE` (one published pipeline).
 
-use super::checkpoint::Checkpoint;
 use super::commands::{self, PaiMethod};
 use super::context::Context;
 use super::error::Result;
 use super::network::Arch;
-use super::prune::prune;
+use super::prune::prune_or_resume;
 use super::recipe::Recipe;
 use super::report::{measure, write_report};
 use super::spec::{CriterionName, Method, PruneSpec, ReductionName, ScheduleName, ScopeName};
 use super::train::TrainConfig;
 use burn_prune::schedule::methods::Scratch;
 use std::fmt::Write as _;
-
-/// Prune unless a finished run of that name exists (`fresh` redoes it).
-fn prune_once(
-    ctx: &Context,
-    from: &str,
-    name: &str,
-    spec: &PruneSpec,
-    train: TrainConfig,
-    fresh: bool,
-) -> Result<()> {
-    let dir = ctx.dir(name);
-    if !fresh && Checkpoint::exists(&dir) && Checkpoint::open(&dir)?.meta.finished {
-        println!("[{name}] already done");
-        return Ok(());
-    }
-    prune(ctx, from, name, spec, train).map(|_| ())
-}
 
 /// Every command on ResNet-20, then the report.
 pub fn pipeline(ctx: &Context, fresh: bool) -> Result<()> {
@@ -43,7 +25,7 @@ pub fn pipeline(ctx: &Context, fresh: bool) -> Result<()> {
         sparsity: 0.5,
         ..PruneSpec::default()
     };
-    prune_once(
+    prune_or_resume(
         ctx,
         "dense",
         "l1-filters",
@@ -74,7 +56,7 @@ pub fn pipeline(ctx: &Context, fresh: bool) -> Result<()> {
         rounds: 4,
         ..PruneSpec::default()
     };
-    prune_once(ctx, "dense", "agp-90", &agp, TrainConfig::finetune(), fresh)?;
+    prune_or_resume(ctx, "dense", "agp-90", &agp, TrainConfig::finetune(), fresh)?;
     commands::pai(
         ctx,
         "pai-synflow",
@@ -109,7 +91,7 @@ pub fn run_recipe(ctx: &Context, recipe: &Recipe, fresh: bool) -> Result<()> {
     if let Some(prune_spec) = &recipe.prune {
         let slimming = recipe.slimming.as_ref().map(|s| s.penalty);
         commands::train(ctx, &name("dense"), spec, train, slimming, fresh)?;
-        prune_once(
+        prune_or_resume(
             ctx,
             &name("dense"),
             &name("pruned"),

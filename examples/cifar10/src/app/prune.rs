@@ -2,6 +2,7 @@
 //! or method of the library.
 
 use super::checkpoint::{Checkpoint, RunMeta};
+use super::commands::existing;
 use super::context::Context;
 use super::error::{AppError, Result};
 use super::network::{INPUT, Network, forward};
@@ -35,8 +36,45 @@ const DAMPING: f64 = 1e-2;
 /// Output positions sampled per batch by ThiNet and LASSO.
 const SAMPLES_PER_BATCH: usize = 256;
 
+/// `prune` as the command line and the pipelines run it. A finished run of that name is
+/// returned as it is; an interrupted one (the methods that train while pruning save after
+/// every epoch) continues from its last epoch; `fresh` starts over. A run of that name made
+/// by another command or with another specification is an error naming its directory.
+pub fn prune_or_resume(
+    ctx: &Context,
+    from: &str,
+    name: &str,
+    spec: &PruneSpec,
+    train: TrainConfig,
+    fresh: bool,
+) -> Result<Checkpoint> {
+    spec.check()?;
+    if let Some(c) = existing(ctx, name, "prune", fresh)? {
+        if c.meta.description != spec.describe() {
+            return Err(AppError::checkpoint(
+                &c.dir,
+                format!(
+                    "holds a run of `{}`, not `{}`: choose another --name or pass --fresh",
+                    c.meta.description,
+                    spec.describe()
+                ),
+            ));
+        }
+        if c.meta.finished {
+            println!(
+                "[{name}] already finished ({}); pass --fresh to redo it",
+                c.dir.display()
+            );
+            return Ok(c);
+        }
+    }
+    prune(ctx, from, name, spec, train)
+}
+
 /// Prune run `from` into run `name` per `spec`; `train` is used by the methods that train
-/// while pruning (iterative, AGP, soft filter pruning).
+/// while pruning (iterative, AGP, soft filter pruning), which continue an interrupted run of
+/// the same description in `name`'s directory. [`prune_or_resume`] checks that directory
+/// first.
 pub fn prune(
     ctx: &Context,
     from: &str,
@@ -394,19 +432,10 @@ fn scheduled(
             )
         }
     };
-    // An interrupted run of the same schedule continues from its last epoch (the pruner
-    // is stateless: the step decides the target, and masks only grow).
+    // An interrupted run continues from its last epoch (the pruner is stateless: the step
+    // decides the target, and masks only grow).
     let dir = ctx.dir(&meta.name);
-    let (model, mut meta) = match Checkpoint::open(&dir) {
-        Ok(c) if c.meta.command == "prune" && !c.meta.finished && c.meta.train.is_some() => {
-            println!(
-                "[{}] resuming after epoch {}",
-                c.meta.name, c.meta.epochs_done
-            );
-            (c.load_model(&ctx.device.clone().autodiff())?, c.meta)
-        }
-        _ => (model, meta),
-    };
+    let (model, mut meta) = interrupted(ctx, &meta)?.unwrap_or((model, meta));
     let criterion = criterion(ctx, &model, spec)?;
     let pruner = ScheduledPrunerConfig::new(schedule)
         .with_pruner(pruner_config(spec)?)
@@ -417,6 +446,33 @@ fn scheduled(
     let (model, meta) = ctx.trainer().fit(model, meta, &dir, &mut hooks)?;
     report_masks(&burn_prune::masks_of(&model)?);
     Checkpoint::open(&dir).map(|c| Checkpoint { meta, ..c })
+}
+
+/// The model and record of an interrupted training run of `meta`'s command and description
+/// in its directory, to continue from the last saved epoch; `None` when there is none.
+fn interrupted(ctx: &Context, meta: &RunMeta) -> Result<Option<(Network, RunMeta)>> {
+    let dir = ctx.dir(&meta.name);
+    if !Checkpoint::exists(&dir) {
+        return Ok(None);
+    }
+    let c = Checkpoint::open(&dir)?;
+    if c.meta.finished
+        || c.meta.train.is_none()
+        || c.meta.command != meta.command
+        || c.meta.description != meta.description
+    {
+        return Ok(None);
+    }
+    println!(
+        "[{}] resuming after epoch {} from {}",
+        c.meta.name,
+        c.meta.epochs_done,
+        dir.display()
+    );
+    Ok(Some((
+        c.load_model(&ctx.device.clone().autodiff())?,
+        c.meta,
+    )))
 }
 
 struct Scheduled {
@@ -444,11 +500,14 @@ impl Hooks for Scheduled {
 fn soft_filter(
     ctx: &Context,
     model: Network,
-    mut meta: RunMeta,
+    meta: RunMeta,
     spec: &PruneSpec,
     train: TrainConfig,
 ) -> Result<Checkpoint> {
     let sfp = SoftFilterPruningConfig::new(1.0 - spec.sparsity).init()?;
+    // An interrupted run continues from its last epoch (its filters were zeroed before the
+    // checkpoint was written).
+    let (model, mut meta) = interrupted(ctx, &meta)?.unwrap_or((model, meta));
     meta.train = Some(ctx.adjust(train));
     let dir = ctx.dir(&meta.name);
     let mut hooks = SoftFilter { sfp: sfp.clone() };

@@ -178,6 +178,9 @@ pub struct Trainer<'a> {
     pub device: Device,
     /// The training and test images.
     pub data: &'a Splits,
+    /// Stop with [`AppError::Stopped`] after training this many epochs in one `fit` call (the
+    /// checkpoint saved), unless the run is finished by then.
+    pub stop_after_epochs: Option<usize>,
 }
 
 impl Trainer<'_> {
@@ -216,7 +219,8 @@ impl Trainer<'_> {
             ((config.epochs - meta.epochs_done.min(config.epochs)) * n) as u64,
             &meta.name,
         );
-        for epoch in meta.epochs_done..config.epochs {
+        let first = meta.epochs_done;
+        for epoch in first..config.epochs {
             let started = Instant::now();
             let lr = config.lr_at(epoch);
             let seed = meta.seed.wrapping_mul(1000).wrapping_add(epoch as u64);
@@ -279,6 +283,15 @@ impl Trainer<'_> {
             meta.finished = meta.epochs_done == config.epochs;
             let keep_optim = (!meta.finished).then_some(&optim);
             Checkpoint::save(dir, meta.clone(), &model, keep_optim)?;
+            if !meta.finished && self.stop_after_epochs == Some(epoch + 1 - first) {
+                bar.finish_and_clear();
+                return Err(AppError::Stopped {
+                    run: meta.name.clone(),
+                    epochs_done: meta.epochs_done,
+                    epochs: config.epochs,
+                    dir: dir.to_path_buf(),
+                });
+            }
         }
         bar.finish_and_clear();
         if !meta.finished {
