@@ -106,23 +106,50 @@ pub(crate) fn read_params<M: Module>(
     model: &M,
     paths: &HashSet<String>,
 ) -> Result<HashMap<String, HostParam>> {
+    let (values, mut masks) = read(model, paths, true)?;
+    Ok(values
+        .into_iter()
+        .map(|(path, base)| {
+            let pruned = masks.remove(&path);
+            (path, HostParam { base, pruned })
+        })
+        .collect())
+}
+
+/// Read only the installed masks (`true` where pruned) of the parameters at `paths`, without
+/// their values.
+pub(crate) fn read_masks<M: Module>(
+    model: &M,
+    paths: &HashSet<String>,
+) -> Result<HashMap<String, Vec<bool>>> {
+    Ok(read(model, paths, false)?.1)
+}
+
+/// The base values (when `values`) and the installed masks of the parameters at `paths`.
+type Read = (HashMap<String, HostFloats>, HashMap<String, Vec<bool>>);
+
+fn read<M: Module>(model: &M, paths: &HashSet<String>, values: bool) -> Result<Read> {
     let mut v = Reader {
         paths,
+        read_values: values,
         stack: PathStack::default(),
-        out: HashMap::new(),
+        values: HashMap::new(),
+        masks: HashMap::new(),
         error: None,
     };
     model.visit(&mut v);
     match v.error {
         Some(e) => Err(e),
-        None => Ok(v.out),
+        None => Ok((v.values, v.masks)),
     }
 }
 
 struct Reader<'a> {
     paths: &'a HashSet<String>,
+    read_values: bool,
     stack: PathStack,
-    out: HashMap<String, HostParam>,
+    values: HashMap<String, HostFloats>,
+    masks: HashMap<String, Vec<bool>>,
     error: Option<PruneError>,
 }
 
@@ -135,12 +162,12 @@ impl ModuleVisitor for Reader<'_> {
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let path = self.stack.path();
-        if self.error.is_some() || !self.paths.contains(&path) {
+        if !self.read_values || self.error.is_some() || !self.paths.contains(&path) {
             return;
         }
         match to_f32(param.val().inner(), &path) {
             Ok(base) => {
-                self.out.insert(path, HostParam { base, pruned: None });
+                self.values.insert(path, base);
             }
             Err(e) => self.error = Some(e),
         }
@@ -149,56 +176,10 @@ impl ModuleVisitor for Reader<'_> {
         let Some(owner) = self.stack.mask_owner().filter(|_| self.error.is_none()) else {
             return;
         };
-        if let Some(host) = self.out.get_mut(&owner) {
-            match to_bool(param.val(), &owner) {
-                Ok(bits) => host.pruned = Some(bits),
-                Err(e) => self.error = Some(e),
-            }
-        }
-    }
-}
-
-/// Read only the installed masks (`true` where pruned) of the parameters at `paths`, without
-/// their values.
-pub(crate) fn read_masks<M: Module>(
-    model: &M,
-    paths: &HashSet<String>,
-) -> Result<HashMap<String, Vec<bool>>> {
-    let mut v = MaskReader {
-        paths,
-        stack: PathStack::default(),
-        out: HashMap::new(),
-        error: None,
-    };
-    model.visit(&mut v);
-    match v.error {
-        Some(e) => Err(e),
-        None => Ok(v.out),
-    }
-}
-
-struct MaskReader<'a> {
-    paths: &'a HashSet<String>,
-    stack: PathStack,
-    out: HashMap<String, Vec<bool>>,
-    error: Option<PruneError>,
-}
-
-impl ModuleVisitor for MaskReader<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.enter(name);
-    }
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.exit();
-    }
-    fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<D, Bool>>) {
-        let Some(owner) = self.stack.mask_owner().filter(|_| self.error.is_none()) else {
-            return;
-        };
         if self.paths.contains(&owner) {
             match to_bool(param.val(), &owner) {
                 Ok(bits) => {
-                    self.out.insert(owner, bits);
+                    self.masks.insert(owner, bits);
                 }
                 Err(e) => self.error = Some(e),
             }

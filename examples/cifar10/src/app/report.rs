@@ -7,6 +7,7 @@ use super::network::{INPUT, forward};
 use burn::prelude::*;
 use burn_prune::metrics::plot::{Series, line_plot};
 use burn_prune::metrics::{Convention, ModelMetrics, PruningReport, RunResult, plot_runs};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -37,14 +38,21 @@ pub fn checkpoints(runs: &Path) -> Result<Vec<Checkpoint>> {
     dirs.iter().map(Checkpoint::open).collect()
 }
 
-/// Measure every run: its model rebuilt on `device` against the dense network it came from.
+/// Measure every run: its model rebuilt on `device` against the dense network it came from
+/// (built and measured once per configuration).
 pub fn measure(runs: &Path, device: &Device) -> Result<Vec<MeasuredRun>> {
     let mut measured = Vec::new();
+    let mut dense: HashMap<String, ModelMetrics> = HashMap::new();
     for checkpoint in checkpoints(runs)? {
         let model = checkpoint.load_model(device)?;
-        let dense = checkpoint.meta.model.init(device)?;
+        let spec = &checkpoint.meta.model;
+        let key = format!("{spec:?}");
+        if !dense.contains_key(&key) {
+            let metrics = ModelMetrics::of_model(&spec.init(device)?, INPUT, forward)?;
+            dense.insert(key.clone(), metrics);
+        }
         let report = PruningReport::new(
-            &ModelMetrics::of_model(&dense, INPUT, forward)?,
+            &dense[&key],
             &ModelMetrics::of_model(&model, INPUT, forward)?,
             Convention::Papers,
         );
