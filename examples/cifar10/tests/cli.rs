@@ -201,14 +201,45 @@ fn interrupted_training_resumes_to_the_same_weights() {
         .unwrap();
     assert_eq!(meta.epochs_done, 3);
     assert!(meta.finished);
-    let (a, b) = (weights(&straight), weights(&resumed));
-    let diff = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0f32, f32::max);
+    let diff = max_difference(&straight, &resumed);
     assert!(diff < 1e-5, "max difference {diff}");
     std::fs::remove_dir_all(&runs).ok();
+}
+
+/// `cifar10 --synthetic` on 64 training and 32 test images, 3 epochs at most per stage,
+/// runs in `runs`.
+fn small_cifar10(runs: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cifar10"))
+        .args(["--synthetic", "--train-limit", "64", "--test-limit", "32"])
+        .args(["--max-epochs", "3", "--runs"])
+        .arg(runs)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Standard output and error together.
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn max_difference(a: &Network, b: &Network) -> f32 {
+    weights(a)
+        .iter()
+        .zip(&weights(b))
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max)
+}
+
+fn load(runs: &Path, name: &str) -> Network {
+    Checkpoint::open(runs.join(name))
+        .unwrap()
+        .load_model(&Device::flex())
+        .unwrap()
 }
 
 /// `prune --schedule agp` stopped by `--stop-after-epochs 1` (exit status 3, the epoch-1
@@ -218,53 +249,31 @@ fn interrupted_training_resumes_to_the_same_weights() {
 #[test]
 fn a_stopped_agp_prune_continues_to_the_uninterrupted_result() {
     let runs = temp_dir("agp-resume");
-    let cifar10 = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_cifar10"))
-            .args(["--synthetic", "--train-limit", "64", "--test-limit", "32"])
-            .args(["--max-epochs", "3", "--runs"])
-            .arg(&runs)
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let text = |out: &std::process::Output| {
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    };
-    let agp = |name: &str, sparsity: &str| {
-        [
+    let agp = |name: &str, sparsity: &str, more: &[&str]| {
+        let mut args = vec![
             "prune",
             "--from",
             "dense",
-            "--name",
-            name,
             "--schedule",
             "agp",
             "--rounds",
             "2",
             "--epochs",
             "3",
+            "--name",
+            name,
             "--sparsity",
             sparsity,
-        ]
-        .map(String::from)
-        .to_vec()
+        ];
+        args.extend(more);
+        small_cifar10(&runs, &args)
     };
-    let with = |mut args: Vec<String>, more: &[&str]| {
-        args.extend(more.iter().map(|s| s.to_string()));
-        args
-    };
-    let run = |args: Vec<String>| cifar10(&args.iter().map(String::as_str).collect::<Vec<_>>());
-
-    let out = cifar10(&["train"]);
+    let out = small_cifar10(&runs, &["train"]);
     assert!(out.status.success(), "{}", text(&out));
-    let out = run(agp("straight", "0.6"));
+    let out = agp("straight", "0.6", &[]);
     assert!(out.status.success(), "{}", text(&out));
 
-    let out = run(with(agp("stopped", "0.6"), &["--stop-after-epochs", "1"]));
+    let out = agp("stopped", "0.6", &["--stop-after-epochs", "1"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(
         text(&out).contains("stopped after epoch 1 of 3"),
@@ -274,7 +283,7 @@ fn a_stopped_agp_prune_continues_to_the_uninterrupted_result() {
     let saved = meta(&runs, "stopped");
     assert_eq!((saved.epochs_done, saved.finished), (1, false));
 
-    let out = run(agp("stopped", "0.6"));
+    let out = agp("stopped", "0.6", &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains("resuming after epoch 1"),
@@ -282,36 +291,74 @@ fn a_stopped_agp_prune_continues_to_the_uninterrupted_result() {
         text(&out)
     );
 
-    let load = |name: &str| {
-        Checkpoint::open(runs.join(name))
-            .unwrap()
-            .load_model(&Device::flex())
-            .unwrap()
-    };
-    let (straight, resumed) = (load("straight"), load("stopped"));
+    let (straight, resumed) = (load(&runs, "straight"), load(&runs, "stopped"));
     let masks = burn_prune::masks_of(&straight).unwrap();
     let (total, pruned) = masks.counts();
     let sparsity = pruned as f64 / total as f64;
     assert!((sparsity - 0.6).abs() < 0.01, "AGP reached {sparsity}");
     assert_eq!(masks, burn_prune::masks_of(&resumed).unwrap());
-    let diff = weights(&straight)
-        .iter()
-        .zip(&weights(&resumed))
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0f32, f32::max);
+    let diff = max_difference(&straight, &resumed);
     assert!(diff < 1e-5, "max difference {diff}");
 
-    let out = run(agp("stopped", "0.6"));
+    let out = agp("stopped", "0.6", &[]);
     assert!(out.status.success() && text(&out).contains("already finished"));
-    let out = run(agp("stopped", "0.5"));
+    let out = agp("stopped", "0.5", &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("holds a run of"), "{}", text(&out));
-    let out = run(with(
-        agp("stopped", "0.5"),
-        &["--fresh", "--stop-after-epochs", "1"],
-    ));
+    let out = agp("stopped", "0.5", &["--fresh", "--stop-after-epochs", "1"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(meta(&runs, "stopped").description.contains("50%"));
+    std::fs::remove_dir_all(&runs).ok();
+}
+
+/// Soft filter pruning stopped after its last epoch, before the filters are removed, is not
+/// finished: run again it removes them and ends where an uninterrupted run does.
+#[test]
+fn soft_filter_pruning_stopped_before_compaction_resumes_into_it() {
+    let runs = temp_dir("sfp-resume");
+    let sfp = |name: &str, more: &[&str]| {
+        let mut args = vec![
+            "prune",
+            "--from",
+            "dense",
+            "--method",
+            "soft-filter",
+            "--sparsity",
+            "0.5",
+            "--epochs",
+            "2",
+            "--name",
+            name,
+        ];
+        args.extend(more);
+        small_cifar10(&runs, &args)
+    };
+    let out = small_cifar10(&runs, &["train"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = sfp("straight", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let straight = meta(&runs, "straight");
+    assert!(straight.finished);
+    assert_eq!(straight.plans.len(), 1);
+
+    let out = sfp("stopped", &["--stop-after-epochs", "2"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let saved = meta(&runs, "stopped");
+    assert_eq!((saved.epochs_done, saved.finished), (2, false));
+    assert!(saved.plans.is_empty(), "not compacted yet");
+
+    let out = sfp("stopped", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("resuming after epoch 2"),
+        "{}",
+        text(&out)
+    );
+    let resumed = meta(&runs, "stopped");
+    assert!(resumed.finished);
+    assert_eq!(resumed.plans, straight.plans);
+    let diff = max_difference(&load(&runs, "straight"), &load(&runs, "stopped"));
+    assert!(diff < 1e-5, "max difference {diff}");
     std::fs::remove_dir_all(&runs).ok();
 }
 

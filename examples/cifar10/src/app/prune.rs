@@ -517,6 +517,7 @@ fn soft_filter(
     meta.plans.push(plan);
     let (_, accuracy) = ctx.trainer().evaluate(&model.valid(), &ctx.data.test, 100);
     meta.values.insert("accuracy".into(), accuracy);
+    meta.finished = true;
     Checkpoint::save(&dir, meta, &model, None)
 }
 
@@ -527,6 +528,10 @@ struct SoftFilter {
 impl Hooks for SoftFilter {
     fn after_epoch(&mut self, model: Network, _epoch: usize) -> Result<Network> {
         Ok(self.sfp.zero_filters(model)?.0)
+    }
+
+    fn finishes_run(&self) -> bool {
+        false // `soft_filter` compacts the trained model, then saves the finished run
     }
 }
 

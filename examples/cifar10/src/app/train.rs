@@ -166,6 +166,13 @@ pub trait Hooks {
     fn after_epoch(&mut self, model: Network, _epoch: usize) -> Result<Network> {
         Ok(model)
     }
+
+    /// Whether the run is finished once its last epoch is trained. `false` when the caller
+    /// has more to do with the trained model (compaction) and saves the finished run itself:
+    /// until then the run is resumable, with zero epochs left.
+    fn finishes_run(&self) -> bool {
+        true
+    }
 }
 
 /// Plain training.
@@ -280,7 +287,7 @@ impl Trainer<'_> {
             });
             meta.history.push(log);
             meta.epochs_done = epoch + 1;
-            meta.finished = meta.epochs_done == config.epochs;
+            meta.finished = meta.epochs_done == config.epochs && hooks.finishes_run();
             let keep_optim = (!meta.finished).then_some(&optim);
             Checkpoint::save(dir, meta.clone(), &model, keep_optim)?;
             if !meta.finished && self.stop_after_epochs == Some(epoch + 1 - first) {
@@ -294,7 +301,7 @@ impl Trainer<'_> {
             }
         }
         bar.finish_and_clear();
-        if !meta.finished {
+        if !meta.finished && hooks.finishes_run() {
             meta.finished = true;
             Checkpoint::save(dir, meta.clone(), &model, None)?;
         }
