@@ -62,8 +62,19 @@ fn clones_share_statistics_and_deep_clones_do_not() {
     assert!(copy.fc.weight.is_require_grad());
 
     // On a plain device it stays there (in inference mode).
-    let plain = deep_clone(&SmallCnn::new(&[3, 4], 2, &Device::flex()));
-    assert!(!plain.devices().iter().any(|d| d.is_autodiff()));
+    let cpu = Device::flex();
+    let plain = SmallCnn::new(&[3, 4], 2, &cpu);
+    assert!(!deep_clone(&plain).devices().iter().any(|d| d.is_autodiff()));
+
+    // Moving a clone to another device moves the original's statistics with it; moving a
+    // deep clone does not.
+    #[allow(deprecated)]
+    let other = Device::ndarray();
+    let mean_device = |m: &SmallCnn| m.blocks[0].bn.running_mean.value().device();
+    let _ = deep_clone(&plain).to_device(&other);
+    assert_eq!(mean_device(&plain), cpu);
+    let _ = plain.clone().to_device(&other);
+    assert_eq!(mean_device(&plain), other);
 }
 
 #[test]
