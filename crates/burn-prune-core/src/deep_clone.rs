@@ -23,7 +23,7 @@ use burn::module::Module;
 ///
 /// let device = Device::flex().autodiff();
 /// let bn: BatchNorm = BatchNormConfig::new(2).init(&device);
-/// let mean = |bn: &BatchNorm| bn.running_mean.value_sync().into_data().to_vec::<f32>().unwrap();
+/// let mean = |bn: &BatchNorm| bn.running_mean.value_sync().into_data().try_into_vec::<f32>().unwrap();
 ///
 /// let copy = deep_clone(&bn);
 /// let _ = copy.forward(Tensor::<2>::ones([4, 2], &device)); // training mode: updates statistics

@@ -65,7 +65,7 @@ impl ParamSnapshot {
     /// let net = Net { fc: LinearConfig::new(2, 1).init(&Device::flex()) };
     /// let values = BTreeMap::from([("fc.weight".to_string(), TensorData::new(vec![0.5f64, -1.0], [2, 1]))]);
     /// let net = ParamSnapshot::from_values(values).restore(net).unwrap();
-    /// assert_eq!(net.fc.weight.val().into_data().to_vec::<f32>().unwrap(), [0.5, -1.0]);
+    /// assert_eq!(net.fc.weight.val().into_data().try_into_vec::<f32>().unwrap(), [0.5, -1.0]);
     ///
     /// // A shape the model does not have is an error naming the parameter.
     /// let wrong = BTreeMap::from([("fc.weight".to_string(), TensorData::new(vec![0.0f32; 3], [3, 1]))]);
@@ -104,6 +104,9 @@ impl ParamSnapshot {
 
     /// Write the stored values into `model`'s parameters of the same paths (others are left
     /// as they are), on each parameter's own device.
+    ///
+    /// The values are written into a [`deep_clone`](crate::deep_clone) of `model`, so clones
+    /// of it you still hold keep their BatchNorm running statistics.
     ///
     /// Errors, with nothing written: a stored path the model does not have, or a shape that
     /// differs (a compacted model cannot take values of its dense original).
