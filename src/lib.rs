@@ -79,6 +79,6 @@ mod guide {
     mod backends {}
     #[doc = include_str!("../docs/src/troubleshooting.md")]
     mod troubleshooting {}
-    #[doc = include_str!("../docs/src/cifar10.md")]
-    mod cifar10 {}
+    #[doc = include_str!("../docs/src/vision.md")]
+    mod vision {}
 }

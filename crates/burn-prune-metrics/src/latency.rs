@@ -40,30 +40,35 @@ impl Latency {
         s
     }
 
-    /// The median run (the mean of the two middle runs for an even count).
+    /// The median run (the mean of the two middle runs for an even count; zero without
+    /// runs).
     pub fn median(&self) -> Duration {
         let s = self.sorted();
         let n = s.len();
-        if n % 2 == 1 {
+        if n == 0 {
+            Duration::ZERO
+        } else if n % 2 == 1 {
             s[n / 2]
         } else {
             (s[n / 2 - 1] + s[n / 2]) / 2
         }
     }
 
-    /// The fastest run.
+    /// The fastest run (zero without runs).
     pub fn min(&self) -> Duration {
-        self.sorted()[0]
+        self.samples.iter().min().copied().unwrap_or_default()
     }
 
-    /// The slowest run.
+    /// The slowest run (zero without runs).
     pub fn max(&self) -> Duration {
-        self.sorted()[self.samples.len() - 1]
+        self.samples.iter().max().copied().unwrap_or_default()
     }
 
     /// Median time per input sample.
     pub fn per_sample(&self) -> Duration {
-        self.median() / self.batch_size as u32
+        self.median()
+            .checked_div(self.batch_size as u32)
+            .unwrap_or_default()
     }
 
     /// Samples per second at the median.

@@ -23,7 +23,7 @@ pub use error::{MetricsError, Result};
 pub use latency::{Latency, LatencyComparison, LatencyConfig};
 pub use model::{ModelMetrics, macs_reduction, params_reduction, theoretical_speedup};
 pub use params::{ParamRole, ParamStat, ParamStats};
-pub use report::{LayerRow, PruningReport, ReportTotals, RunResult, plot_runs};
+pub use report::{LayerRow, PruningReport, ReportTotals, RunResult, Structure, plot_runs};
 pub use sensitivity::{LayerSensitivity, MetricDirection, SensitivityConfig, SensitivityTable};
 pub use space::{
     Edf, PruningSpace, PruningSpaceConfig, Regime, SpaceGroup, Subnetwork, ratio_band,

@@ -2,6 +2,7 @@
 
 use crate::count::{Convention, LayerOps, OpKind};
 use crate::error::{MetricsError, Result};
+use crate::latency::LatencyComparison;
 use crate::model::{ModelMetrics, theoretical_speedup};
 use crate::params::{ParamRole, ParamStats};
 use crate::plot::{BeforeAfter, DensityBar, before_after_bars, density_bars};
@@ -53,8 +54,74 @@ pub struct ReportTotals {
     pub flops_after: u64,
     /// Parameters before / non-zero parameters after.
     pub compression_ratio: f64,
-    /// MACs before / MACs after.
+    /// MACs before / MACs of the non-zero weights after: the speedup a kernel that skips
+    /// zero weights could reach. Dense kernels (every Burn backend) only see the smaller
+    /// shapes: see [`ReportTotals::structural_speedup`].
     pub theoretical_speedup: f64,
+    /// Parameters stored after (masked ones included): smaller than `params_before` only
+    /// when the model was compacted.
+    #[serde(default)]
+    pub params_stored_after: u64,
+    /// MACs after with every stored weight counted (masked ones too): the work dense kernels
+    /// do.
+    #[serde(default)]
+    pub macs_stored_after: u64,
+    /// MACs before / MACs stored after: the theoretical speedup of the smaller shapes, the
+    /// one dense kernels can turn into time (1 for a model pruned by masks only).
+    #[serde(default)]
+    pub structural_speedup: f64,
+}
+
+/// How a pruned model differs from its dense original.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Structure {
+    /// Same shapes, no zeroed weights.
+    #[default]
+    Dense,
+    /// Same shapes, weights zeroed by masks: no time saved without a sparse kernel.
+    Masked,
+    /// Smaller shapes (channels removed): dense kernels do less work.
+    Compacted,
+    /// Smaller shapes and masks inside them: only the smaller shapes save time.
+    CompactedAndMasked,
+}
+
+impl Structure {
+    /// Whether the model's shapes are smaller (the only pruning dense kernels turn into time).
+    pub fn is_compacted(self) -> bool {
+        matches!(self, Self::Compacted | Self::CompactedAndMasked)
+    }
+
+    /// Whether masks zero some weights.
+    pub fn is_masked(self) -> bool {
+        matches!(self, Self::Masked | Self::CompactedAndMasked)
+    }
+
+    /// A short name: `dense`, `masks`, `compacted`, `compacted + masks`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Dense => "dense",
+            Self::Masked => "masks",
+            Self::Compacted => "compacted",
+            Self::CompactedAndMasked => "compacted + masks",
+        }
+    }
+
+    /// What the structure means for speed, in one sentence.
+    pub fn speed_note(self) -> &'static str {
+        match self {
+            Self::Dense => "dense: nothing pruned, no speedup expected",
+            Self::Masked => {
+                "masks only: the zeroed weights are still multiplied, so no time is saved \
+                 without a sparse kernel (measured speedup ≈ 1×)"
+            }
+            Self::Compacted => "compacted: channels removed, dense kernels do less work",
+            Self::CompactedAndMasked => {
+                "compacted + masks: the removed channels save time; the masked weights inside \
+                 the remaining ones do not, without a sparse kernel"
+            }
+        }
+    }
 }
 
 /// Per-layer table of a model before and after pruning.
@@ -85,6 +152,13 @@ pub struct PruningReport {
     pub rows: Vec<LayerRow>,
     /// Totals.
     pub totals: ReportTotals,
+    /// Whether the model was compacted, masked, both or neither.
+    #[serde(default)]
+    pub structure: Structure,
+    /// Measured latency of the dense and the pruned model (one entry per batch size), when
+    /// measured; see [`PruningReport::with_latency`].
+    #[serde(default)]
+    pub latency: Vec<LatencyComparison>,
 }
 
 /// The non-buffer parameters directly under `layer` (`layer.weight`, `layer.bias`, ...).
@@ -157,9 +231,20 @@ impl PruningReport {
                 }
             })
             .collect();
+        let compacted = pruned.params.total() < dense.params.total()
+            || pruned.macs(convention) < dense.macs(convention);
+        let masked = pruned.params.unmasked() < pruned.params.total();
+        let structure = match (compacted, masked) {
+            (false, false) => Structure::Dense,
+            (false, true) => Structure::Masked,
+            (true, false) => Structure::Compacted,
+            (true, true) => Structure::CompactedAndMasked,
+        };
         Self {
             convention,
             rows,
+            structure,
+            latency: Vec::new(),
             totals: ReportTotals {
                 params_before: dense.params.total(),
                 params_after: pruned.params.unmasked(),
@@ -170,8 +255,27 @@ impl PruningReport {
                 flops_after: pruned.effective_flops(convention),
                 compression_ratio: dense.params.total() as f64 / pruned.params.nonzero() as f64,
                 theoretical_speedup: theoretical_speedup(dense, pruned, convention),
+                params_stored_after: pruned.params.total(),
+                macs_stored_after: pruned.macs(convention),
+                structural_speedup: dense.macs(convention) as f64
+                    / pruned.macs(convention).max(1) as f64,
             },
         }
+    }
+
+    /// The report with measured latencies of the dense and the pruned model (from
+    /// [`LatencyConfig::compare`](crate::LatencyConfig::compare), one per batch size). Their
+    /// theoretical speedup is set to [`ReportTotals::structural_speedup`], the one dense
+    /// kernels can reach, so a model pruned by masks only is compared with 1×.
+    pub fn with_latency(mut self, latency: Vec<LatencyComparison>) -> Self {
+        self.latency = latency
+            .into_iter()
+            .map(|mut l| {
+                l.theoretical_speedup = self.totals.structural_speedup;
+                l
+            })
+            .collect();
+        self
     }
 
     /// A report of one model on its own (before = after): its sizes and where its zeros are.
@@ -378,15 +482,40 @@ impl fmt::Display for PruningReport {
         let t = &self.totals;
         writeln!(
             f,
-            "total: params {} → {} ({} non-zero, compression {:.2}×), MACs ({:?}) {} → {} (theoretical speedup {:.2}×)",
+            "total: params {} → {} ({} non-zero, compression {:.2}×), MACs ({:?}) {} → {} \
+             stored, {} non-zero",
             si(t.params_before),
             si(t.params_after),
             si(t.nonzero_after),
             t.compression_ratio,
             self.convention,
             si(t.macs_before),
+            si(t.macs_stored_after),
             si(t.macs_after),
+        )?;
+        writeln!(
+            f,
+            "{}; theoretical speedup {:.2}× (MACs of the stored shapes; {:.2}× with a kernel \
+             that skips zero weights)",
+            self.structure.speed_note(),
+            t.structural_speedup,
             t.theoretical_speedup
-        )
+        )?;
+        for l in &self.latency {
+            writeln!(
+                f,
+                "measured, batch {}: dense {:.2?} (min {:.2?}), pruned {:.2?} (min {:.2?}), \
+                 median of {}: {:.2}× against the theoretical {:.2}×",
+                l.dense.batch_size,
+                l.dense.median(),
+                l.dense.min(),
+                l.pruned.median(),
+                l.pruned.min(),
+                l.dense.samples.len(),
+                l.measured_speedup,
+                l.theoretical_speedup
+            )?;
+        }
+        Ok(())
     }
 }

@@ -46,6 +46,10 @@ pub struct ResNetCifarConfig {
     /// Number of classes of the final linear layer.
     #[config(default = 10)]
     pub num_classes: usize,
+    /// Channels of the input images (3 for CIFAR-10, 1 for grayscale data such as
+    /// Fashion-MNIST). Any input size works: the network ends with global average pooling.
+    #[config(default = 3)]
+    pub in_channels: usize,
     /// Shortcut of the two downsampling blocks.
     #[config(default = "ShortcutKind::A")]
     pub shortcut: ShortcutKind,
@@ -161,6 +165,7 @@ impl ResNetCifarConfig {
         let widths = self.resolved_block_widths()?;
         let stage_widths = self.resolved_stage_widths()?;
         nonzero(self.num_classes, "num_classes")?;
+        nonzero(self.in_channels, "in_channels")?;
         let mut stages = Vec::with_capacity(3);
         let mut in_channels = stage_widths[0];
         for (s, &out) in stage_widths.iter().enumerate() {
@@ -183,7 +188,7 @@ impl ResNetCifarConfig {
         let [layer1, layer2, layer3]: [Vec<BasicBlock>; 3] =
             stages.try_into().expect("three stages were built");
         Ok(ResNetCifar {
-            stem: ConvSpec::new(3, stage_widths[0], 3, 1).conv_bn(device)?,
+            stem: ConvSpec::new(self.in_channels, stage_widths[0], 3, 1).conv_bn(device)?,
             layer1,
             layer2,
             layer3,
@@ -245,14 +250,14 @@ pub fn li_block_widths(
     Ok(widths)
 }
 
-/// A CIFAR ResNet: conv3×3(3→16)-BN-ReLU, three stages of [`BasicBlock`]s (16/32/64
+/// A CIFAR ResNet: conv3×3(in→16)-BN-ReLU (3 input channels unless configured), three stages of [`BasicBlock`]s (16/32/64
 /// channels, strides 1/2/2), global average pooling, `Linear(64, classes)`.
 ///
 /// Built by [`ResNetCifarConfig::init`]. Parameter paths follow the PyTorch code
 /// (`layer2.0.conv1.weight`, ...), with the stem under `stem` and the classifier under `fc`.
 #[derive(Module, Debug)]
 pub struct ResNetCifar {
-    /// Stem: conv3×3(3→16) + BN (ReLU in `forward`).
+    /// Stem: conv3×3(in_channels→16) + BN (ReLU in `forward`).
     pub stem: ConvBn,
     /// Stage 1: `n` blocks at 16 channels, 32×32 for CIFAR inputs.
     pub layer1: Vec<BasicBlock>,
@@ -282,7 +287,7 @@ impl ResNetCifar {
     /// Logits of a batch of images.
     ///
     /// # Shapes
-    /// - `x`: `[N, 3, H, W]` (CIFAR: `32×32`)
+    /// - `x`: `[N, in_channels, H, W]` (CIFAR: `3×32×32`; Fashion-MNIST: `1×28×28`)
     /// - output: `[N, num_classes]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let mut x = relu(self.stem.forward(x));

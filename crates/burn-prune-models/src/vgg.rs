@@ -87,6 +87,11 @@ pub struct VggConfig {
     /// Classifier variant.
     #[config(default = "VggHead::Linear")]
     pub head: VggHead,
+    /// Channels of the input images (3 for CIFAR-10, 1 for grayscale data such as
+    /// Fashion-MNIST). Inputs of any side at least `2^pools` work (28×28 pools to
+    /// 14, 7, 3 and 1 in VGG-16): the features end with global average pooling.
+    #[config(default = 3)]
+    pub in_channels: usize,
 }
 
 impl VggConfig {
@@ -114,8 +119,9 @@ impl VggConfig {
         if !self.cfg.iter().any(|l| matches!(l, VggLayer::Conv(_))) {
             return Err(ModelError::NoConvolution);
         }
+        nonzero(self.in_channels, "in_channels")?;
         let mut features = Vec::with_capacity(self.cfg.len());
-        let mut channels = 3;
+        let mut channels = self.in_channels;
         for layer in &self.cfg {
             features.push(match *layer {
                 VggLayer::Conv(out) => {

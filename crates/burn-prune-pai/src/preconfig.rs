@@ -57,7 +57,8 @@ impl ChannelAllocation {
         };
         Ok(VggConfig::new(cfg)
             .with_num_classes(base.num_classes)
-            .with_head(head))
+            .with_head(head)
+            .with_in_channels(base.in_channels))
     }
 
     /// `base` with the allocation's stage widths (`stage_widths`) and block widths

@@ -1,0 +1,175 @@
+//! Recipes: a published pipeline as a TOML file (model, dense training, pruning step,
+//! fine-tuning, or pruning at initialization, or a lottery ticket), with the paper's reported
+//! numbers alongside for comparison. `prune-vision run RECIPE` executes one; `prune --recipe`
+//! uses its `[prune]` table.
+
+use super::commands::PaiMethod;
+use super::error::{AppError, Result};
+use super::network::{Arch, ModelSpec};
+use super::spec::PruneSpec;
+use super::train::TrainConfig;
+use crate::DatasetKind;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// One recipe file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// Short name; runs are named after it.
+    pub name: String,
+    /// What the pipeline does.
+    pub summary: String,
+    /// The publication and what it reports.
+    pub paper: Paper,
+    /// The network.
+    pub model: ModelSection,
+    /// Dense training (every kind but `pai` starts with it).
+    #[serde(default)]
+    pub train: Option<TrainConfig>,
+    /// Network slimming's L1 penalty on BatchNorm scales during dense training.
+    #[serde(default)]
+    pub slimming: Option<SlimmingSection>,
+    /// The pruning step after dense training.
+    #[serde(default)]
+    pub prune: Option<PruneSpec>,
+    /// Training after pruning.
+    #[serde(default)]
+    pub finetune: Option<TrainConfig>,
+    /// Pruning at initialization, then training (`train` is the training after pruning).
+    #[serde(default)]
+    pub pai: Option<PaiSection>,
+    /// Iterative magnitude pruning with rewinding (`train` is each round's training).
+    #[serde(default)]
+    pub lottery: Option<LotterySection>,
+}
+
+/// The paper and its reported numbers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paper {
+    /// Authors, title, venue.
+    pub citation: String,
+    /// Where the numbers come from (table, figure).
+    pub source: String,
+    /// The reported results.
+    #[serde(default)]
+    pub results: Vec<Reported>,
+    /// Caveats for comparing with this implementation.
+    #[serde(default)]
+    pub notes: String,
+}
+
+/// One reported result.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reported {
+    /// The model or setting.
+    pub model: String,
+    /// Test accuracy, %.
+    #[serde(default)]
+    pub accuracy: Option<f64>,
+    /// Parameters.
+    #[serde(default)]
+    pub params: Option<f64>,
+    /// Parameters removed, % of the dense network's.
+    #[serde(default)]
+    pub params_pruned_percent: Option<f64>,
+    /// FLOPs (MACs) removed, % of the dense network's.
+    #[serde(default)]
+    pub flops_pruned_percent: Option<f64>,
+}
+
+/// The network of a recipe.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// The architecture.
+    pub arch: Arch,
+    /// Projection (option-B) shortcuts on the ResNets instead of zero padding.
+    #[serde(default)]
+    pub projection_shortcuts: bool,
+}
+
+impl ModelSection {
+    /// The model configuration for `dataset`'s images.
+    pub fn spec(&self, dataset: DatasetKind) -> Result<ModelSpec> {
+        let spec = self.arch.spec(dataset)?;
+        Ok(if self.projection_shortcuts {
+            spec.with_projection_shortcuts()
+        } else {
+            spec
+        })
+    }
+}
+
+/// Network slimming's sparsity training.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlimmingSection {
+    /// λ of `λ·Σ|γ|`.
+    pub penalty: f64,
+}
+
+/// Pruning at initialization.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaiSection {
+    /// The method.
+    pub method: PaiMethod,
+    /// Fraction of the weights removed (PreCrop: of the parameters).
+    pub sparsity: f64,
+}
+
+/// Lottery-ticket settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LotterySection {
+    /// Pruning rounds after the dense one.
+    pub rounds: u32,
+    /// Fraction of the remaining weights removed per round.
+    #[serde(default = "default_fraction")]
+    pub fraction: f64,
+    /// Epoch the surviving weights are rewound to (0: the initialisation).
+    #[serde(default)]
+    pub rewind_epoch: usize,
+}
+
+fn default_fraction() -> f64 {
+    0.2
+}
+
+impl Recipe {
+    /// Read and check a recipe. Errors name the file and the problem (TOML syntax with line
+    /// and column, unknown keys, a missing or contradictory section).
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(AppError::io(path))?;
+        let recipe: Recipe = toml::from_str(&text).map_err(|e| AppError::Recipe {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        recipe.check().map_err(|reason| AppError::Recipe {
+            path: path.into(),
+            reason,
+        })?;
+        Ok(recipe)
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        let kinds = [
+            self.prune.is_some(),
+            self.pai.is_some(),
+            self.lottery.is_some(),
+        ];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            return Err("exactly one of [prune], [pai] and [lottery] must be given".into());
+        }
+        if self.prune.is_some() && self.train.is_none() {
+            return Err("[prune] needs a [train] table for the dense network".into());
+        }
+        if let Some(p) = &self.prune {
+            p.check().map_err(|e| format!("[prune]: {e}"))?;
+        }
+        Ok(())
+    }
+}
