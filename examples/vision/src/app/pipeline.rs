@@ -9,6 +9,7 @@ use super::recipe::Recipe;
 use super::report::{MeasuredRun, write_report};
 use super::spec::{CriterionName, Method, PruneSpec, ReductionName, ScheduleName, ScopeName};
 use super::train::TrainConfig;
+use crate::DatasetKind;
 use burn_prune::schedule::methods::Scratch;
 use std::fmt::Write as _;
 
@@ -197,5 +198,13 @@ fn compare(
         let _ = writeln!(md, "\n{}", recipe.paper.notes.trim());
     }
     let _ = writeln!(md, "\nData: {}.", ctx.data.label);
+    if ctx.dataset != DatasetKind::Cifar10 {
+        let _ = writeln!(
+            md,
+            "\nThe paper's numbers are on CIFAR-10; these runs are on {}: compare the changes \
+             (pruned against dense), not the accuracies.",
+            ctx.dataset
+        );
+    }
     Ok(md)
 }
