@@ -453,17 +453,20 @@ fn command_errors_say_what_is_wrong() {
     std::fs::remove_dir_all(&runs).ok();
 }
 
-/// The same `prune` on wgpu as on the CPU: the same structural plan (channels chosen from the
-/// same weights), and the pruned models give the same logits and accuracy.
-#[test]
-#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
-fn prune_on_wgpu_equals_prune_on_cpu() {
-    use burn_prune_vision::app::prune::prune;
-    use burn_prune_vision::app::spec::{CriterionName, PruneSpec, ReductionName};
-    let runs = temp_dir("wgpu");
+/// Contexts of `--synthetic` runs of `dataset` in `runs` on the CPU and on wgpu (32 training
+/// and 32 test images).
+fn cpu_and_wgpu(
+    runs: &Path,
+    dataset: DatasetKind,
+) -> (
+    burn_prune_vision::app::context::Context,
+    burn_prune_vision::app::context::Context,
+) {
     let context = |device: &str| {
         Cli::parse_from([
             "prune-vision",
+            "--dataset",
+            dataset.name(),
             "--synthetic",
             "--device",
             device,
@@ -478,7 +481,18 @@ fn prune_on_wgpu_equals_prune_on_cpu() {
         .context()
         .unwrap()
     };
-    let (cpu, gpu) = (context("cpu"), context("wgpu"));
+    (context("cpu"), context("wgpu"))
+}
+
+/// The same `prune` on wgpu as on the CPU: the same structural plan (channels chosen from the
+/// same weights), and the pruned models give the same logits and accuracy.
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+fn prune_on_wgpu_equals_prune_on_cpu() {
+    use burn_prune_vision::app::prune::prune;
+    use burn_prune_vision::app::spec::{CriterionName, PruneSpec, ReductionName};
+    let runs = temp_dir("wgpu");
+    let (cpu, gpu) = cpu_and_wgpu(&runs, DatasetKind::Cifar10);
     cpu.device.seed(11);
     let spec = Arch::Resnet20.spec(DatasetKind::Cifar10).unwrap();
     let model = spec.init(&cpu.device).unwrap();
@@ -595,26 +609,7 @@ fn fashion_mnist_report_on_wgpu_equals_cpu() {
     use burn_prune_vision::app::report::{Timing, measure};
     use burn_prune_vision::app::spec::PruneSpec;
     let runs = temp_dir("wgpu-fashion");
-    let context = |device: &str| {
-        Cli::parse_from([
-            "prune-vision",
-            "--dataset",
-            "fashion-mnist",
-            "--synthetic",
-            "--device",
-            device,
-            "--train-limit",
-            "32",
-            "--test-limit",
-            "32",
-            "--runs",
-            runs.to_str().unwrap(),
-            "pipeline",
-        ])
-        .context()
-        .unwrap()
-    };
-    let (cpu, gpu) = (context("cpu"), context("wgpu"));
+    let (cpu, gpu) = cpu_and_wgpu(&runs, DatasetKind::FashionMnist);
     cpu.device.seed(5);
     let spec = Arch::Resnet20.spec(DatasetKind::FashionMnist).unwrap();
     let model = spec.init(&cpu.device).unwrap();

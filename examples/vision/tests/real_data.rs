@@ -17,13 +17,15 @@ use std::process::Command;
 const TRAIN: &str = "5000";
 const TEST: &str = "1000";
 
-/// Accuracy floors on the 1,000 test images, set from the runs of seeds 0, 1 and 2 on the
-/// 2-core CI machine (see the guide's real-data page) with a margin of about 5 points below
-/// the worst seed. Chance is 10%; an untrained network, a network whose pruning broke it
-/// (before fine-tuning it may be well below), or a data pipeline that scrambles images or
-/// labels cannot reach them.
-const DENSE_FLOOR: f64 = 0.75;
-const FINETUNED_FLOOR: f64 = 0.75;
+/// Accuracy floors on the 1,000 test images. Seeds 0, 1 and 2 of this scenario on the 2-core
+/// machine (commit 4615992, `docs/src/real-data.md`) reached 66.2%, 71.0% and 73.6% dense
+/// (mean 70.3%, std 3.8) and 63.0%, 71.7% and 72.2% fine-tuned (mean 69.0%, std 5.2); the
+/// floors sit about two standard deviations below the worst seed. Chance is 10%, and the
+/// pruned network before fine-tuning measured 9.3–11.5%: an untrained network, one that
+/// pruning broke and fine-tuning did not repair, or a data pipeline that scrambles images or
+/// labels cannot reach them. The test runs seed 0.
+const DENSE_FLOOR: f64 = 0.55;
+const FINETUNED_FLOOR: f64 = 0.50;
 
 fn installed() -> bool {
     [Split::Train, Split::Test].iter().all(|&split| {

@@ -15,6 +15,17 @@ fn metrics(net: &TwoConvs) -> ModelMetrics {
     ModelMetrics::of_model(net, [1, 3, 10, 10], |m, x| m.forward(x)).unwrap()
 }
 
+/// `net` with half of every group's channels removed by L1 norm.
+fn half_the_channels(net: TwoConvs) -> TwoConvs {
+    let t = trace(&net, [1, 3, 10, 10], |m, x| m.forward(x)).unwrap();
+    let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
+    let plan = GroupPrunerConfig::new(0.5)
+        .init(Magnitude::l1())
+        .plan(&net, &graph)
+        .unwrap();
+    plan.apply(net).unwrap()
+}
+
 #[test]
 fn masked_report_rows() {
     let net = TwoConvs::new(&device());
@@ -57,13 +68,7 @@ fn masked_report_rows() {
 fn compacted_report_shapes_and_formats() {
     let net = TwoConvs::new(&device());
     let dense = metrics(&net);
-    let t = trace(&net, [1, 3, 10, 10], |m, x| m.forward(x)).unwrap();
-    let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
-    let plan = GroupPrunerConfig::new(0.5)
-        .init(Magnitude::l1())
-        .plan(&net, &graph)
-        .unwrap();
-    let small = plan.apply(net).unwrap();
+    let small = half_the_channels(net);
     let report = PruningReport::new(&dense, &metrics(&small), Convention::Papers);
     let shapes: Vec<(Vec<usize>, Vec<usize>)> = report
         .rows
@@ -160,13 +165,7 @@ fn speed_claims_follow_the_structure() {
     assert!(text.contains("no time is saved"), "{text}");
     assert!(text.contains("measured, batch 4"), "{text}");
 
-    let t = trace(&net, [1, 3, 10, 10], |m, x| m.forward(x)).unwrap();
-    let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
-    let plan = GroupPrunerConfig::new(0.5)
-        .init(Magnitude::l1())
-        .plan(&net, &graph)
-        .unwrap();
-    let small = plan.apply(net).unwrap();
+    let small = half_the_channels(net);
     // Compacted to 4 and 3 filters: 4·3·9·64 + 3·4·9·36 + 3·2.
     let small_macs = 4 * 3 * 9 * 64 + 3 * 4 * 9 * 36 + 3 * 2;
     let report = PruningReport::new(&dense, &metrics(&small), Convention::Papers)
