@@ -66,7 +66,7 @@ fn accuracy(runs: &Path, name: &str) -> f64 {
 
 #[test]
 #[ignore = "needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) and \
-            ~4 minutes; .ci/run runs it with --ignored"]
+            about 6 minutes; .ci/run runs it with --ignored"]
 fn fashion_mnist_train_prune_half_the_channels_finetune() {
     if !installed() {
         eprintln!(
