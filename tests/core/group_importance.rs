@@ -267,3 +267,51 @@ fn external_scores_drive_the_same_selection() {
         Err(PruneError::NonFiniteScore { index: 2, .. })
     ));
 }
+
+/// [`TwoLinear`] with a bias on `fc1`: a vector member in the hidden group.
+#[derive(Module, Debug)]
+struct BiasedTwoLinear {
+    fc1: Linear,
+    fc2: Linear,
+}
+
+#[test]
+fn fpgm_ranks_a_group_by_its_matrix_members() {
+    use burn_prune::criterion::Fpgm;
+    let device = Device::flex();
+    let plain = TwoLinear::new(&device);
+    let mut fc1 = LinearConfig::new(2, 3).init(&device);
+    fc1.weight = plain.fc1.weight.clone();
+    fc1.bias = Some(Param::from_tensor(Tensor::from_data(
+        TensorData::new(vec![7.0f32, -3.0, 0.1], [3]),
+        &device,
+    )));
+    let biased = BiasedTwoLinear {
+        fc1,
+        fc2: plain.fc2.clone(),
+    };
+    let group = |t: &burn_prune::structure::Trace| {
+        let graph = DependencyGraph::build(t, &GraphOptions::default()).unwrap();
+        let (gi, _) = graph.group_of("fc1.weight", 1).unwrap();
+        (graph, gi)
+    };
+    let t = trace(&plain, [1, 2], |m, x| m.forward(x)).unwrap();
+    let (graph, gi) = group(&t);
+    let config = GroupPrunerConfig::new(0.5).with_reduction(GroupReduction::Sum);
+    let without_bias = config.clone().init(Fpgm).scores(&plain, &graph).unwrap()[gi].clone();
+    let t = trace(&biased, [1, 2], |m: &BiasedTwoLinear, x| {
+        m.fc2.forward(m.fc1.forward(x))
+    })
+    .unwrap();
+    let (graph, gi) = group(&t);
+    // FPGM compares whole units, so it cannot score the bias: the group is ranked by the two
+    // weight matrices alone, exactly as without the bias (before, this was an error).
+    let with_bias = config.init(Fpgm).scores(&biased, &graph).unwrap()[gi].clone();
+    close(&with_bias, &without_bias);
+    // Hand check of the ranking: hidden unit 0 (fc1 column (1, 3), fc2 row -4) is the
+    // farthest from the others in both matrices, unit 2 ((0.5, -1), 0.5) the nearest.
+    assert!(
+        with_bias[0] > with_bias[1] && with_bias[1] > with_bias[2],
+        "{with_bias:?}"
+    );
+}

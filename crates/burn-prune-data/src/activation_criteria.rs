@@ -106,8 +106,28 @@ impl ActivationCriterion {
     ///
     /// Errors: a group with removable units that no scored layer produces.
     pub fn group_scores(&self, graph: &DependencyGraph) -> Result<Vec<Vec<f32>>> {
+        let (scores, unscored) = self.partial_group_scores(graph);
+        if let Some(&g) = unscored.first() {
+            return Err(DataError::Model {
+                method: self.name,
+                reason: format!(
+                    "group `{}`: no scored layer produces its channels; capture statistics \
+                     for it",
+                    graph.groups[g].root()
+                ),
+            });
+        }
+        Ok(scores)
+    }
+
+    /// [`group_scores`](Self::group_scores) without the error: groups with removable units
+    /// that no scored layer produces score 0 and are listed (their indices in
+    /// `graph.groups`), for a caller that keeps them whole (an ignored residual stream whose
+    /// ReLU follows an addition, say).
+    pub fn partial_group_scores(&self, graph: &DependencyGraph) -> (Vec<Vec<f32>>, Vec<usize>) {
         let mut out = Vec::with_capacity(graph.groups.len());
-        for g in &graph.groups {
+        let mut unscored = Vec::new();
+        for (gi, g) in graph.groups.iter().enumerate() {
             let mut sum = vec![0f64; g.n_units];
             let mut count = vec![0u32; g.n_units];
             for m in &g.members {
@@ -130,14 +150,7 @@ impl ActivationCriterion {
             }
             let free = (0..g.n_units).any(|u| !g.pinned.contains_key(&u));
             if free && count.iter().all(|&c| c == 0) {
-                return Err(DataError::Model {
-                    method: self.name,
-                    reason: format!(
-                        "group `{}`: no scored layer produces its channels; capture statistics \
-                         for it",
-                        g.root()
-                    ),
-                });
+                unscored.push(gi);
             }
             out.push(
                 sum.iter()
@@ -146,7 +159,7 @@ impl ActivationCriterion {
                     .collect(),
             );
         }
-        Ok(out)
+        (out, unscored)
     }
 }
 

@@ -305,7 +305,11 @@ pub fn line_plot(
 ) -> Result<()> {
     let path = path.as_ref();
     let format = PlotFormat::from_path(path)?;
-    render::save(&line_figure(title, x_label, y_label, series)?, format, path)
+    render::save(
+        &line_figure(title, x_label, y_label, series, true)?,
+        format,
+        path,
+    )
 }
 
 /// [`line_plot`], returned as SVG text instead of written to a file.
@@ -319,7 +323,56 @@ pub fn line_plot_svg(
     y_label: &str,
     series: &[Series],
 ) -> Result<String> {
-    render::svg(&line_figure(title, x_label, y_label, series)?)
+    render::svg(&line_figure(title, x_label, y_label, series, true)?)
+}
+
+/// Draws named sets of `(x, y)` points, unjoined (one marker shape and colour per set), and
+/// writes the plot to `path`: a [`line_plot`] without the lines, for data whose `x` does not
+/// order it (each sampled network's FLOPs per parameter against its error, say).
+///
+/// # Errors
+///
+/// As [`line_plot`].
+///
+/// # Example
+///
+/// ```
+/// use burn_prune_metrics::plot::{Series, scatter_plot_svg};
+///
+/// let nets = vec![Series::new("sampled", vec![(40.0, 0.12), (25.0, 0.15), (33.0, 0.11)])];
+/// let svg = scatter_plot_svg("Error vs FLOPs/param", "MACs / param", "error", &nets)?;
+/// assert!(svg.starts_with("<svg"));
+/// assert!(scatter_plot_svg("t", "x", "y", &[]).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn scatter_plot(
+    path: impl AsRef<Path>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<()> {
+    let path = path.as_ref();
+    let format = PlotFormat::from_path(path)?;
+    render::save(
+        &line_figure(title, x_label, y_label, series, false)?,
+        format,
+        path,
+    )
+}
+
+/// [`scatter_plot`], returned as SVG text instead of written to a file.
+///
+/// # Errors
+///
+/// As [`scatter_plot`], without the file errors.
+pub fn scatter_plot_svg(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<String> {
+    render::svg(&line_figure(title, x_label, y_label, series, false)?)
 }
 
 /// Validates density bars and lays out their figure.
@@ -378,6 +431,7 @@ fn line_figure<'a>(
     x_label: &'a str,
     y_label: &'a str,
     series: &'a [Series],
+    joined: bool,
 ) -> Result<LineFigure<'a>> {
     if series.is_empty() {
         return Err(MetricsError::invalid(
@@ -416,5 +470,5 @@ fn line_figure<'a>(
             ));
         }
     }
-    LineFigure::new(title, x_label, y_label, series)
+    LineFigure::new(title, x_label, y_label, series, joined)
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use burn_prune_metrics::MetricsError;
 use burn_prune_metrics::plot::{
     BeforeAfter, DensityBar, PlotFormat, Series, before_after_bars, before_after_bars_svg,
-    density_bars, density_bars_svg, line_plot, line_plot_svg,
+    density_bars, density_bars_svg, line_plot, line_plot_svg, scatter_plot_svg,
 };
 
 /// Fill of density bars and `after` bars; `before` bars.
@@ -237,6 +237,43 @@ fn before_after_svg_has_legend_labels_and_proportional_bars() {
     // Before sits above after in each row.
     assert!(attr(before[1], "y").unwrap() < attr(after[1], "y").unwrap());
     assert_eq!(svg_size(&svg), (960.0, 300.0));
+}
+
+#[test]
+fn scatter_plot_svg_has_markers_and_no_lines() {
+    let series = vec![
+        Series::new("sampled", vec![(40.0, 0.12), (25.0, 0.15), (33.0, 0.11)]),
+        Series::new("refined", vec![(35.0, 0.10), (38.0, 0.11)]),
+    ];
+    let svg = scatter_plot_svg("Error vs FLOPs/param", "MACs / param", "error", &series).unwrap();
+    let texts = texts(&svg);
+    for expected in [
+        "Error vs FLOPs/param",
+        "MACs / param",
+        "error",
+        "sampled",
+        "refined",
+    ] {
+        assert!(texts.iter().any(|t| t == expected), "no `{expected}`");
+    }
+    // A marker per point and per legend entry, no polyline in either series' colour.
+    let circles = svg
+        .split("<circle")
+        .skip(1)
+        .filter(|t| t[..t.find("/>").unwrap()].contains(&format!("fill=\"{BAR_FILL}\"")))
+        .count();
+    assert_eq!(circles, 3 + 1);
+    assert_eq!(rects_filled(&svg, "#FF7F0E").len(), 2 + 1);
+    assert!(
+        !svg.split("<polyline")
+            .skip(1)
+            .any(|t| t.contains(&format!("stroke=\"{BAR_FILL}\""))
+                || t.contains("stroke=\"#FF7F0E\"")),
+        "a scatter plot joins no points"
+    );
+    // The same points as a line plot do have their lines.
+    let lines = line_plot_svg("t", "x", "y", &series).unwrap();
+    assert!(lines.contains("<polyline"));
 }
 
 #[test]

@@ -163,3 +163,63 @@ fn fashion_mnist_train_prune_half_the_channels_finetune() {
     );
     std::fs::remove_dir_all(&runs).ok();
 }
+
+/// The miniature study on the real files: the command and the page generator work on real
+/// data (one seed, 128 training images, one epoch per stage: its numbers mean nothing; the
+/// published numbers come from `study --scale full`).
+#[test]
+#[ignore = "needs Debian's dataset-fashion-mnist and about 2 minutes; .ci/run runs it with \
+            --ignored"]
+fn miniature_study_on_fashion_mnist_writes_the_results_page() {
+    if !installed() {
+        eprintln!(
+            "SKIPPED miniature_study_on_fashion_mnist_writes_the_results_page: the \
+             Fashion-MNIST files are not in {DEBIAN_DIR}; install them with \
+             `apt-get install dataset-fashion-mnist` (Debian, Ubuntu)"
+        );
+        return;
+    }
+    let runs: PathBuf =
+        std::env::temp_dir().join(format!("burn-prune-real-study-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&runs);
+    let out = Command::new(env!("CARGO_BIN_EXE_prune-vision"))
+        .args(["--dataset", "fashion-mnist", "--runs"])
+        .arg(&runs)
+        .args(["study", "--scale", "miniature"])
+        .output()
+        .expect("the prune-vision binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    let page = std::fs::read_to_string(runs.join("study").join("results.md")).unwrap();
+    assert!(page.contains("| data | Fashion-MNIST (128 training / 64 test images) |"));
+    for heading in [
+        "## Rethinking",
+        "## Lottery",
+        "## Criteria",
+        "## Pruning at",
+        "## Early-bird",
+        "## Pruning spaces",
+    ] {
+        assert!(page.contains(heading), "no `{heading}`");
+    }
+    // Real images train: the dense network beats chance even after one epoch on 128 images
+    // is not guaranteed, so only the structure is checked; the accuracies are on the page.
+    let dense = Checkpoint::open(
+        runs.join("study")
+            .join("rethinking")
+            .join("s0")
+            .join("dense"),
+    )
+    .unwrap();
+    assert_eq!(dense.meta.history.len(), 1);
+    assert!(
+        dense.meta.data.contains("Fashion-MNIST"),
+        "{}",
+        dense.meta.data
+    );
+    std::fs::remove_dir_all(&runs).ok();
+}

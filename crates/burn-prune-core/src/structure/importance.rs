@@ -508,6 +508,7 @@ impl GroupPruner {
     ) -> Result<Vec<f32>> {
         let needs_bn = self.criterion.needs().batch_norm;
         let mut per_member: Vec<Vec<f32>> = Vec::with_capacity(g.members.len());
+        let mut unscorable = None;
         for m in &g.members {
             let addr = addresses
                 .get(&m.path)
@@ -526,12 +527,25 @@ impl GroupPruner {
                 path: m.path.clone(),
                 reason: "the parameter was not read".into(),
             })?;
-            let per_index = self.axis_scores(addr, w, m.axis, grads.get(&m.path))?;
+            let per_index = match self.axis_scores(addr, w, m.axis, grads.get(&m.path)) {
+                Ok(scores) => scores,
+                // A criterion that compares whole units (FPGM) cannot score a vector member
+                // (a BatchNorm scale or bias, a conv bias): the group is ranked by its other
+                // members, as Torch-Pruning's FPGM ranks by conv and linear weights alone.
+                Err(e @ PruneError::UnsupportedCriterion { .. }) if addr.shape.len() <= 1 => {
+                    unscorable = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let mut units = vec![0f32; g.n_units];
             for (i, &u) in m.units.iter().enumerate() {
                 units[u] += per_index[i];
             }
             per_member.push(units);
+        }
+        if let (true, Some(e)) = (per_member.is_empty(), unscorable) {
+            return Err(e);
         }
         if per_member.is_empty() {
             return Err(PruneError::MissingBatchNorm {

@@ -521,6 +521,8 @@ pub(super) struct LineFigure<'a> {
     x_range: (f64, f64),
     y_range: (f64, f64),
     height: u32,
+    /// Whether the points of a series are joined (a line plot) or not (a scatter plot).
+    joined: bool,
 }
 
 /// The axis range covering `lo..=hi` with a 5% margin on each side (or a symmetric one around a
@@ -553,6 +555,7 @@ impl<'a> LineFigure<'a> {
         x_label: &'a str,
         y_label: &'a str,
         series: &'a [Series],
+        joined: bool,
     ) -> Result<Self> {
         let height = chart_height(
             "series",
@@ -597,6 +600,7 @@ impl<'a> LineFigure<'a> {
             x_range,
             y_range,
             height,
+            joined,
         })
     }
 }
@@ -640,12 +644,14 @@ impl Figure for LineFigure<'_> {
 
         for (index, curve) in self.curves.iter().enumerate() {
             let (color, marker) = series_style(index);
-            chart
-                .draw_series(LineSeries::new(
-                    curve.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .map_err(failed("drawing a curve"))?;
+            if self.joined {
+                chart
+                    .draw_series(LineSeries::new(
+                        curve.iter().copied(),
+                        color.stroke_width(2),
+                    ))
+                    .map_err(failed("drawing a curve"))?;
+            }
             for &point in curve {
                 draw_marker(chart.plotting_area(), point, marker, color)?;
             }
@@ -658,12 +664,14 @@ impl Figure for LineFigure<'_> {
         for (index, name) in self.names.iter().enumerate() {
             let (color, marker) = series_style(index);
             let y = (MARGIN_TOP + LEGEND_ROW / 2 + LEGEND_ROW * index as u32) as i32;
-            legend
-                .draw(&PathElement::new(
-                    vec![(4, y), (32, y)],
-                    color.stroke_width(2),
-                ))
-                .map_err(failed("drawing the legend"))?;
+            if self.joined {
+                legend
+                    .draw(&PathElement::new(
+                        vec![(4, y), (32, y)],
+                        color.stroke_width(2),
+                    ))
+                    .map_err(failed("drawing the legend"))?;
+            }
             draw_marker(&legend, (18, y), marker, color)?;
             legend
                 .draw(&Text::new(name.as_str(), (40, y), name_style.clone()))

@@ -9,6 +9,7 @@ use super::train::{Hooks, NoHooks, TrainConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn_prune::metrics::{Convention, ModelMetrics};
+use burn_prune::models::{ResNetCifar, Vgg};
 use burn_prune::pai::{Baseline, GraspConfig, PreCropConfig, Snip, SynFlowConfig};
 use burn_prune::schedule::methods::{
     LotteryTicketConfig, NetworkSlimmingConfig, Scratch, ScratchBudgetConfig, reinitialize,
@@ -46,7 +47,11 @@ pub(super) fn existing(
 }
 
 /// Continue an unfinished run, or return a finished one as it is.
-fn resume(ctx: &Context, checkpoint: Checkpoint, hooks: &mut dyn Hooks) -> Result<Checkpoint> {
+pub(crate) fn resume(
+    ctx: &Context,
+    checkpoint: Checkpoint,
+    hooks: &mut dyn Hooks,
+) -> Result<Checkpoint> {
     let name = checkpoint.meta.name.clone();
     if checkpoint.meta.finished {
         println!(
@@ -68,7 +73,7 @@ fn resume(ctx: &Context, checkpoint: Checkpoint, hooks: &mut dyn Hooks) -> Resul
 }
 
 /// Train a fresh model and save it.
-fn train_new(
+pub(crate) fn train_new(
     ctx: &Context,
     model: Network,
     meta: RunMeta,
@@ -152,13 +157,15 @@ pub fn finetune(
 
 /// `scratch`: the pruned architecture (and masks) of run `from`, re-initialised and trained
 /// from scratch for the dense run's epochs (Scratch-E) or for the same computation budget
-/// (Scratch-B: epochs × dense MACs / pruned MACs), after Liu et al. 2019.
+/// (Scratch-B: epochs × dense MACs / pruned MACs, at most `max_extension` times the epochs
+/// when given), after Liu et al. 2019.
 pub fn scratch(
     ctx: &Context,
     from: &str,
     name: &str,
     variant: Scratch,
     config: TrainConfig,
+    max_extension: Option<f64>,
     fresh: bool,
 ) -> Result<Checkpoint> {
     if let Some(c) = existing(ctx, name, "scratch", fresh)? {
@@ -175,6 +182,7 @@ pub fn scratch(
         pruned_metrics.effective_macs(convention),
         config.epochs,
     )
+    .with_max_extension(max_extension)
     .init()?;
     config.epochs = budget.epochs(variant);
     let (model, _) = reinitialize(model, ctx.seed.wrapping_add(17))?;
@@ -205,6 +213,9 @@ pub enum PaiMethod {
     Synflow,
     /// PreCrop (Wang et al. 2022): layer widths from a convex program, channels removed.
     Precrop,
+    /// PreConfig (Wang et al. 2022): the same program with layers allowed to grow (up to
+    /// twice as wide), the network rebuilt at those widths and trained dense.
+    Preconfig,
     /// Layer densities of the Erdős–Rényi-kernel rule, random weights within.
     Erk,
     /// The same density in every layer, random weights.
@@ -213,11 +224,14 @@ pub enum PaiMethod {
     Random,
 }
 
+/// How much wider than the dense network PreConfig may make a layer.
+pub const PRECONFIG_MAX_WIDENING: f64 = 2.0;
+
 /// `pai`: prune a freshly initialised network, then train it.
 pub fn pai(
     ctx: &Context,
     name: &str,
-    spec: ModelSpec,
+    mut spec: ModelSpec,
     method: PaiMethod,
     sparsity: f64,
     config: TrainConfig,
@@ -272,6 +286,34 @@ pub fn pai(
             let model = plan.apply(model)?;
             plans.push(plan);
             model
+        }
+        PaiMethod::Preconfig => {
+            // The allocation names the layers of the bare network (PreConfig reads them
+            // back by those paths), not of the enum wrapping it.
+            let precrop = PreCropConfig::new()
+                .with_params(Some(1.0 - sparsity))
+                .with_max_widening(PRECONFIG_MAX_WIDENING)
+                .init()?;
+            let input = ctx.input(1);
+            spec = match (&spec, model.valid()) {
+                (ModelSpec::ResNet(c), Network::ResNet(m)) => {
+                    let allocation =
+                        precrop.channels(&m, input, |m: &ResNetCifar, x| m.forward(x))?;
+                    ModelSpec::ResNet(allocation.resnet_cifar_config(c)?)
+                }
+                (ModelSpec::Vgg(c), Network::Vgg(m)) => {
+                    let allocation = precrop.channels(&m, input, |m: &Vgg, x| m.forward(x))?;
+                    ModelSpec::Vgg(allocation.vgg_config(c)?)
+                }
+                _ => {
+                    return Err(AppError::invalid(
+                        "preconfig",
+                        "the network does not match its configuration",
+                    ));
+                }
+            };
+            ctx.device.seed(ctx.seed);
+            spec.init(&ctx.device.clone().autodiff())?
         }
         PaiMethod::Erk | PaiMethod::Uniform | PaiMethod::Random => {
             let baseline = match method {

@@ -14,6 +14,7 @@ use burn_prune::data::CaptureBatch;
 use std::path::PathBuf;
 
 /// The settings and data of one invocation.
+#[derive(Clone)]
 pub struct Context {
     /// Where runs are saved.
     pub runs: PathBuf,
@@ -37,6 +38,16 @@ pub struct Context {
 }
 
 impl Context {
+    /// The same device and data with runs saved under `runs` and seed `seed`: one cell of a
+    /// study.
+    pub fn scoped(&self, runs: PathBuf, seed: u64) -> Context {
+        Context {
+            runs,
+            seed,
+            ..self.clone()
+        }
+    }
+
     /// The trainer on this device and data.
     pub fn trainer(&self) -> Trainer<'_> {
         Trainer {

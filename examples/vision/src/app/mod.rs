@@ -14,5 +14,6 @@ pub mod prune;
 pub mod recipe;
 pub mod report;
 pub mod spec;
+pub mod study;
 pub mod synthetic;
 pub mod train;

@@ -42,6 +42,7 @@ pub fn pipeline(ctx: &Context, fresh: bool) -> Result<()> {
         "scratch-b",
         Scratch::B,
         dense.clone(),
+        None,
         fresh,
     )?;
     let agp = PruneSpec {

@@ -28,7 +28,9 @@ use burn_prune::schedule::{
 use burn_prune::structure::{
     DependencyGraph, GraphOptions, GroupPrunerConfig, KeepChannels, StructuralPlan, trace,
 };
-use burn_prune::{Criterion, LayerKind, MaskSet, PrunerConfig, Scope, param_addresses};
+use burn_prune::{
+    Criterion, LayerKind, MaskSet, PathPattern, PrunerConfig, Scope, param_addresses,
+};
 use indicatif::ProgressBar;
 
 /// Damping of the layer-wise Hessians (relative to their mean diagonal).
@@ -223,7 +225,29 @@ fn structural(
         config = config.with_keep_channels(target_widths(&model, arch, ctx)?);
     }
     let plan = if spec.criterion.needs_activations() {
-        let scores = activation_criterion(ctx, &model, spec)?.group_scores(&graph)?;
+        let criterion = activation_criterion(ctx, &model, spec)?;
+        let (scores, unscored) = criterion.partial_group_scores(&graph);
+        // Groups no measured layer produces may only stay whole (`--ignore`d).
+        let ignored = spec
+            .ignore
+            .iter()
+            .map(|p| PathPattern::new(p))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        if let Some(&g) = unscored.iter().find(|&&g| {
+            !graph.groups[g]
+                .members
+                .iter()
+                .any(|m| ignored.iter().any(|p| p.matches(&m.path)))
+        }) {
+            return Err(AppError::invalid(
+                format!("criterion {:?}", spec.criterion).to_lowercase(),
+                format!(
+                    "group `{}` has no ReLU after its layers (a residual stream): keep it \
+                     whole with --ignore, or use a weight criterion",
+                    graph.groups[g].root()
+                ),
+            ));
+        }
         config.plan_from_scores(&model, &graph, &scores)?
     } else {
         let criterion = criterion(ctx, &model, spec)?;
@@ -287,12 +311,26 @@ fn activation_criterion(
     let batches = ctx.capture_batches(spec.calibration_batches, 64)?;
     let valid = model.valid();
     let capture = ActivationCapture::new(&valid, ctx.input(64), forward)?;
+    // Only layers followed by a ReLU have an activation to measure (a residual block's
+    // second convolution feeds the addition first).
+    let layers: Vec<String> = capture
+        .taps()
+        .iter()
+        .filter(|t| t.has_activation)
+        .map(|t| t.path.clone())
+        .collect();
+    if layers.is_empty() {
+        return Err(AppError::invalid(
+            format!("criterion {:?}", spec.criterion).to_lowercase(),
+            "no layer of the model is followed by a ReLU-family activation",
+        ));
+    }
     let stats = with_replay_backend!(ctx, |B, device| capture.statistics::<B, _>(
         &valid,
         batches,
         device,
         TapPoint::Activation,
-        &[]
+        &layers
     )?);
     Ok(match spec.criterion {
         CriterionName::Apoz => ActivationCriterion::apoz(&stats),

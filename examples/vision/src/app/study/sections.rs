@@ -1,0 +1,255 @@
+//! The tasks of the sections that chain existing commands: "Rethinking" (prune, fine-tune,
+//! Scratch-E, Scratch-B), lottery tickets against random re-initialisation, the criteria
+//! and pruning at initialization.
+
+use super::super::commands;
+use super::super::context::Context;
+use super::super::prune::prune_or_resume;
+use super::config::{StudyConfig, pct};
+use super::early_bird;
+use super::layout::{Layout, run_path};
+use super::methods::{
+    CRITERIA, DENSE, PAI, RethinkingMethod, criterion_name, criterion_spec, pai_name,
+};
+use super::plan::Task;
+use burn_prune::schedule::methods::Scratch;
+
+/// Rough cost of a pruned network relative to the dense one, for the time estimate.
+const PRUNED_COST: f64 = 0.6;
+
+/// Dense runs of every seed: plain, and with the slimming penalty (saved after every epoch
+/// for the early-bird section).
+pub fn dense<'a>(ctx: &'a Context, layout: &'a Layout, config: &'a StudyConfig) -> Vec<Task<'a>> {
+    let mut tasks = Vec::new();
+    let spec = config.network(ctx.dataset);
+    let e = config.dense_epochs as f64;
+    for &seed in &config.seeds {
+        let cell = ctx.scoped(layout.rethinking(seed), seed);
+        let (c, s) = (cell.clone(), spec.clone());
+        tasks.push(Task::new(format!("seed {seed}: dense"), e, move || {
+            commands::train(&c, DENSE, s, config.dense(), None, false).map(drop)
+        }));
+        let c = cell.clone();
+        tasks.push(Task::new(
+            format!("seed {seed}: dense with the slimming penalty (early-bird snapshots)"),
+            e,
+            move || early_bird::train_watched(&c, layout, config, seed).map(drop),
+        ));
+    }
+    tasks
+}
+
+/// Every method at both ratios on each seed's dense runs: pruned, fine-tuned, Scratch-E
+/// and Scratch-B.
+pub fn rethinking<'a>(
+    ctx: &'a Context,
+    layout: &'a Layout,
+    config: &'a StudyConfig,
+) -> Vec<Task<'a>> {
+    let mut tasks = Vec::new();
+    let e = config.dense_epochs as f64;
+    let f = config.finetune_epochs as f64;
+    for &seed in &config.seeds {
+        let cell = ctx.scoped(layout.rethinking(seed), seed);
+        for m in RethinkingMethod::ALL {
+            for &r in m.ratios(config) {
+                let c = cell.clone();
+                let prune_units = if m.trains_while_pruning() { f } else { 0.1 };
+                tasks.push(Task::new(
+                    format!("seed {seed}: {} {}%", m.label(), pct(r)),
+                    prune_units,
+                    move || {
+                        let train = config.finetune(config.finetune_epochs);
+                        prune_or_resume(&c, m.source(), &m.pruned(r), &m.spec(r), train, false)
+                            .map(drop)
+                    },
+                ));
+                if !m.trains_while_pruning() {
+                    let c = cell.clone();
+                    tasks.push(Task::new(
+                        format!("seed {seed}: {} {}% fine-tuned", m.label(), pct(r)),
+                        f * PRUNED_COST,
+                        move || {
+                            let train = config.finetune(config.finetune_epochs);
+                            commands::finetune(&c, &m.pruned(r), &m.finetuned(r), train, false)
+                                .map(drop)
+                        },
+                    ));
+                }
+                for b in [false, true] {
+                    let c = cell.clone();
+                    let units = if b { e } else { e * PRUNED_COST };
+                    tasks.push(Task::new(
+                        format!(
+                            "seed {seed}: {} {}% Scratch-{}",
+                            m.label(),
+                            pct(r),
+                            if b { "B" } else { "E" }
+                        ),
+                        units,
+                        move || {
+                            let variant = if b { Scratch::B } else { Scratch::E };
+                            commands::scratch(
+                                &c,
+                                &m.pruned(r),
+                                &m.scratch(r, b),
+                                variant,
+                                config.dense(),
+                                Some(config.scratch_max_extension),
+                                false,
+                            )
+                            .map(drop)
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    tasks
+}
+
+/// The lottery round run at `round`.
+pub fn lottery_round(round: u32) -> String {
+    format!("lottery-r{round}")
+}
+
+/// The random re-initialisation of round `round`'s ticket.
+pub fn lottery_random(round: u32) -> String {
+    format!("random-r{round}")
+}
+
+/// At each learning rate and seed: lottery rounds (global magnitude, rewound to the
+/// initialisation), then every round's ticket re-initialised at random (masks kept) and
+/// trained the same way.
+pub fn lottery<'a>(ctx: &'a Context, layout: &'a Layout, config: &'a StudyConfig) -> Vec<Task<'a>> {
+    let mut tasks = Vec::new();
+    let spec = config.network(ctx.dataset);
+    let e = config.dense_epochs as f64;
+    for &lr in &config.lottery_lrs {
+        let train = commands_train(config, lr);
+        for &seed in &config.seeds {
+            let cell = ctx.scoped(layout.lottery(lr, seed), seed);
+            let (c, s, t) = (cell.clone(), spec.clone(), train.clone());
+            tasks.push(Task::new(
+                format!("seed {seed}: lottery rounds at lr {lr}"),
+                e * (config.lottery_rounds + 1) as f64,
+                move || {
+                    commands::lottery(
+                        &c,
+                        "lottery",
+                        s,
+                        config.lottery_rounds,
+                        config.lottery_fraction,
+                        0,
+                        t,
+                        false,
+                    )
+                    .map(drop)
+                },
+            ));
+            for round in 1..=config.lottery_rounds {
+                let (c, t) = (cell.clone(), train.clone());
+                tasks.push(Task::new(
+                    format!("seed {seed}: random re-initialisation of round {round} at lr {lr}"),
+                    e,
+                    move || {
+                        commands::scratch(
+                            &c,
+                            &lottery_round(round),
+                            &lottery_random(round),
+                            Scratch::E,
+                            t,
+                            None,
+                            false,
+                        )
+                        .map(drop)
+                    },
+                ));
+            }
+        }
+    }
+    tasks
+}
+
+/// Dense training at learning rate `lr`.
+fn commands_train(config: &StudyConfig, lr: f64) -> super::super::train::TrainConfig {
+    super::super::train::TrainConfig {
+        lr,
+        ..config.dense()
+    }
+}
+
+/// The pruned run of criterion `c` at `ratio`, and its fine-tuned run.
+pub fn criterion_runs(c: super::super::spec::CriterionName, ratio: f64) -> (String, String) {
+    let pruned = format!("{}-{}", criterion_name(c), pct(ratio));
+    let ft = format!("{pruned}-ft");
+    (pruned, ft)
+}
+
+/// Every criterion at every ratio on each seed's dense run: channels removed, accuracy
+/// right after, then a short fine-tune.
+pub fn criteria<'a>(
+    ctx: &'a Context,
+    layout: &'a Layout,
+    config: &'a StudyConfig,
+) -> Vec<Task<'a>> {
+    let mut tasks = Vec::new();
+    let ft_units = config.criteria_finetune_epochs as f64 * PRUNED_COST;
+    for &seed in &config.seeds {
+        let cell = ctx.scoped(layout.criteria(seed), seed);
+        let dense = run_path(&layout.rethinking(seed), DENSE);
+        for c in CRITERIA {
+            for &r in &config.criteria_ratios {
+                let (cx, from) = (cell.clone(), dense.clone());
+                tasks.push(Task::new(
+                    format!("seed {seed}: {} {}%", criterion_name(c), pct(r)),
+                    0.1 + ft_units,
+                    move || {
+                        let (pruned, ft) = criterion_runs(c, r);
+                        let train = config.finetune(config.criteria_finetune_epochs);
+                        prune_or_resume(
+                            &cx,
+                            &from,
+                            &pruned,
+                            &criterion_spec(c, r),
+                            train.clone(),
+                            false,
+                        )?;
+                        commands::finetune(&cx, &pruned, &ft, train, false).map(drop)
+                    },
+                ));
+            }
+        }
+    }
+    tasks
+}
+
+/// Every pruning-at-initialization method at the same parameter budget, trained as the
+/// dense network is.
+pub fn pai<'a>(ctx: &'a Context, layout: &'a Layout, config: &'a StudyConfig) -> Vec<Task<'a>> {
+    let mut tasks = Vec::new();
+    let spec = config.network(ctx.dataset);
+    for &seed in &config.seeds {
+        let cell = ctx.scoped(layout.pai(seed), seed);
+        for m in PAI {
+            let (c, s) = (cell.clone(), spec.clone());
+            tasks.push(Task::new(
+                format!("seed {seed}: {} at initialization", pai_name(m)),
+                config.dense_epochs as f64,
+                move || {
+                    commands::pai(
+                        &c,
+                        &pai_name(m),
+                        s,
+                        m,
+                        1.0 - config.pai_density,
+                        config.dense(),
+                        false,
+                    )
+                    .map(drop)
+                },
+            ));
+        }
+    }
+    tasks
+}
