@@ -653,3 +653,52 @@ fn fashion_mnist_report_on_wgpu_equals_cpu() {
     assert!(diff < 1e-3, "logits differ by {diff}");
     std::fs::remove_dir_all(&runs).ok();
 }
+
+/// The study's own steps on wgpu as on the CPU: FPGM and APoZ removing the inner channels of
+/// the study's ResNet-8 choose the same channels, and PreConfig allocates the same widths.
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+fn study_steps_on_wgpu_equal_cpu() {
+    use burn_prune_vision::app::commands::{PaiMethod, pai};
+    use burn_prune_vision::app::prune::prune;
+    use burn_prune_vision::app::spec::CriterionName;
+    use burn_prune_vision::app::study::methods::criterion_spec;
+    use burn_prune_vision::app::study::{StudyConfig, StudyScale};
+    let runs = temp_dir("wgpu-study");
+    let (cpu, gpu) = cpu_and_wgpu(&runs, DatasetKind::FashionMnist);
+    let config = StudyConfig::preset(StudyScale::Full);
+    let spec = config.network(DatasetKind::FashionMnist);
+    cpu.device.seed(5);
+    let model = spec.init(&cpu.device).unwrap();
+    let mut meta = RunMeta::new("dense", "train", "fresh".into(), spec.clone(), 0);
+    meta.dataset = DatasetKind::FashionMnist;
+    Checkpoint::save(runs.join("dense"), meta, &model, None).unwrap();
+    let train = TrainConfig::finetune();
+    for c in [CriterionName::Fpgm, CriterionName::Apoz] {
+        let step = criterion_spec(c, 0.5);
+        let on_cpu = prune(&cpu, "dense", &format!("{c:?}-cpu"), &step, train.clone()).unwrap();
+        let on_gpu = prune(&gpu, "dense", &format!("{c:?}-gpu"), &step, train.clone()).unwrap();
+        assert_eq!(on_cpu.meta.plans, on_gpu.meta.plans, "{c:?}");
+        assert!(!on_cpu.meta.plans.is_empty());
+    }
+    let one_epoch = TrainConfig {
+        epochs: 1,
+        batch_size: 16,
+        ..TrainConfig::default()
+    };
+    let widths = |ctx: &burn_prune_vision::app::context::Context, name: &str| {
+        let run = pai(
+            ctx,
+            name,
+            spec.clone(),
+            PaiMethod::Preconfig,
+            0.7,
+            one_epoch.clone(),
+            true,
+        )
+        .unwrap();
+        format!("{:?}", run.meta.model)
+    };
+    assert_eq!(widths(&cpu, "preconfig-cpu"), widths(&gpu, "preconfig-gpu"));
+    std::fs::remove_dir_all(&runs).ok();
+}

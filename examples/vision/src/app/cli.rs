@@ -599,6 +599,29 @@ impl Cli {
 }
 
 impl Global {
+    /// `--data`, or the dataset's default directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data
+            .clone()
+            .unwrap_or_else(|| self.dataset.default_dir())
+    }
+
+    /// `--runs`, or `runs` with a subdirectory per dataset other than CIFAR-10 and for
+    /// generated data: `runs`, `runs/fashion-mnist`, `runs/synthetic`,
+    /// `runs/synthetic-fashion-mnist`.
+    pub fn runs_dir(&self) -> PathBuf {
+        if let Some(runs) = &self.runs {
+            return runs.clone();
+        }
+        let runs = PathBuf::from("runs");
+        match (self.synthetic, self.dataset) {
+            (false, DatasetKind::Cifar10) => runs,
+            (true, DatasetKind::Cifar10) => runs.join("synthetic"),
+            (false, d) => runs.join(d.name()),
+            (true, d) => runs.join(format!("synthetic-{}", d.name())),
+        }
+    }
+
     /// The device, data and settings these flags describe.
     pub fn context(&self) -> Result<Context> {
         let g = self;
@@ -623,31 +646,6 @@ impl Global {
             batch_size: g.batch_size.or(g.synthetic.then_some(SYNTHETIC_BATCH)),
             stop_after_epochs: g.stop_after_epochs.map(|n| n as usize),
         })
-    }
-}
-
-impl Global {
-    /// `--data`, or the dataset's default directory.
-    pub fn data_dir(&self) -> PathBuf {
-        self.data
-            .clone()
-            .unwrap_or_else(|| self.dataset.default_dir())
-    }
-
-    /// `--runs`, or `runs` with a subdirectory per dataset other than CIFAR-10 and for
-    /// generated data: `runs`, `runs/fashion-mnist`, `runs/synthetic`,
-    /// `runs/synthetic-fashion-mnist`.
-    pub fn runs_dir(&self) -> PathBuf {
-        if let Some(runs) = &self.runs {
-            return runs.clone();
-        }
-        let runs = PathBuf::from("runs");
-        match (self.synthetic, self.dataset) {
-            (false, DatasetKind::Cifar10) => runs,
-            (true, DatasetKind::Cifar10) => runs.join("synthetic"),
-            (false, d) => runs.join(d.name()),
-            (true, d) => runs.join(format!("synthetic-{}", d.name())),
-        }
     }
 }
 

@@ -90,13 +90,14 @@ pub fn study(ctx: &Context, config: &StudyConfig, options: &StudyOptions) -> Res
         let started = Instant::now();
         let tasks = tasks(ctx, &layout, config);
         let planned: f64 = tasks.iter().map(|t| t.units).sum();
+        let tasks_len = tasks.len();
         println!(
             "[study] {} tasks (about {planned:.0} dense epochs of {} images) in {}",
             tasks.len(),
             config.train_images,
             layout.root.display()
         );
-        let outcome = Clock::new(planned).run_all(tasks);
+        let outcome = Clock::new(planned, tasks_len).run_all(tasks);
         record.end(started.elapsed().as_secs_f64(), outcome.is_ok());
         record.save(&layout.record())?;
         outcome?;

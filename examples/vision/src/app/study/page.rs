@@ -367,6 +367,17 @@ impl Page<'_> {
         );
         let _ = writeln!(
             md,
+            "Sparse Structure Selection (Huang & Wang 2018), the paper's other automatic \
+             method, is not in this table: it removes whole residual blocks, a ResNet-{} has \
+             only {} block(s) that keep their shape (the only removable kind), and the \
+             example's checkpoints cannot yet describe a network with blocks removed. The \
+             library implements it (`SparseStructureSelection`, tested against hand-computed \
+             proximal steps).\n",
+            c.depth,
+            (c.depth - 2) / 6 * 3 - 2
+        );
+        let _ = writeln!(
+            md,
             "At this scale fine-tuning has {} epochs and training from scratch {} (Scratch-B up \
              to {}×): a short schedule favours whichever starts closer to a good solution, so \
              fine-tuning has an advantage the paper's 160-epoch CIFAR schedules do not give it. \

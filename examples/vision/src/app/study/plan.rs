@@ -29,28 +29,32 @@ impl<'a> Task<'a> {
 }
 
 /// Runs tasks in order and prints, after each one, how far the study is and when it should
-/// end: the time per unit of the tasks that trained in this invocation times the units left
-/// (tasks finished in an earlier invocation take no time and are not counted in the rate).
+/// end. Each task's time is modelled as a fixed cost (loading, pruning, evaluating, saving)
+/// plus a cost per unit of training, both fitted by least squares to the tasks trained in
+/// this invocation (tasks finished in an earlier invocation take no time and are left out).
 pub struct Clock {
     started: Instant,
     planned: f64,
+    planned_tasks: usize,
     done: f64,
-    trained_units: f64,
-    trained_seconds: f64,
+    done_tasks: usize,
+    /// `(units, seconds)` of every task trained in this invocation.
+    trained: Vec<(f64, f64)>,
 }
 
 /// A task shorter than this was found finished on disk: it does not count in the rate.
 const RESUMED_SECONDS: f64 = 1.5;
 
 impl Clock {
-    /// A clock for tasks worth `planned` units in all.
-    pub fn new(planned: f64) -> Self {
+    /// A clock for `tasks` tasks worth `planned` units in all.
+    pub fn new(planned: f64, tasks: usize) -> Self {
         Self {
             started: Instant::now(),
             planned,
+            planned_tasks: tasks,
             done: 0.0,
-            trained_units: 0.0,
-            trained_seconds: 0.0,
+            done_tasks: 0,
+            trained: Vec::new(),
         }
     }
 
@@ -70,17 +74,48 @@ impl Clock {
     /// Count a task of `units` that took `seconds`.
     pub fn record(&mut self, units: f64, seconds: f64) {
         self.done += units;
-        if seconds > RESUMED_SECONDS && units > 0.0 {
-            self.trained_units += units;
-            self.trained_seconds += seconds;
+        self.done_tasks += 1;
+        if seconds > RESUMED_SECONDS {
+            self.trained.push((units, seconds));
         }
+    }
+
+    /// `(seconds per task, seconds per unit)`: the least-squares line through the trained
+    /// tasks, both terms at least 0 (the plain rate, without a fixed cost, when the line
+    /// would need a negative one; the mean time per task when it would need a negative
+    /// rate); the plain rate while the tasks' units do not vary.
+    pub fn cost_model(&self) -> Option<(f64, f64)> {
+        let n = self.trained.len() as f64;
+        if n == 0.0 {
+            return None;
+        }
+        let (su, ss) = self
+            .trained
+            .iter()
+            .fold((0.0, 0.0), |(a, b), (u, s)| (a + u, b + s));
+        let (mu, ms) = (su / n, ss / n);
+        let plain = if su > 0.0 { (0.0, ss / su) } else { (ms, 0.0) };
+        let var: f64 = self.trained.iter().map(|(u, _)| (u - mu).powi(2)).sum();
+        if var <= 1e-12 * (1.0 + mu * mu) {
+            return Some(plain);
+        }
+        let cov: f64 = self.trained.iter().map(|(u, s)| (u - mu) * (s - ms)).sum();
+        let slope = cov / var;
+        let fixed = ms - slope * mu;
+        Some(if fixed < 0.0 {
+            plain
+        } else if slope < 0.0 {
+            (ms, 0.0)
+        } else {
+            (fixed, slope)
+        })
     }
 
     /// The seconds left, once some task has trained in this invocation.
     pub fn eta_seconds(&self) -> Option<f64> {
-        (self.trained_units > 0.0).then(|| {
-            (self.planned - self.done).max(0.0) * self.trained_seconds / self.trained_units
-        })
+        let (per_task, per_unit) = self.cost_model()?;
+        let tasks = self.planned_tasks.saturating_sub(self.done_tasks) as f64;
+        Some(tasks * per_task + (self.planned - self.done).max(0.0) * per_unit)
     }
 
     /// `42% of the study done, 12m elapsed, about 16m left`.
@@ -120,7 +155,7 @@ mod tests {
 
     #[test]
     fn the_rate_ignores_resumed_tasks() {
-        let mut clock = Clock::new(10.0);
+        let mut clock = Clock::new(10.0, 3);
         assert_eq!(clock.eta_seconds(), None);
         clock.record(4.0, 0.2); // found finished on disk
         assert_eq!(clock.eta_seconds(), None);
@@ -131,8 +166,28 @@ mod tests {
     }
 
     #[test]
+    fn fixed_costs_are_fitted_apart_from_training() {
+        // Tasks costing 3 s each plus 2 s per unit: the line is recovered exactly.
+        let mut clock = Clock::new(20.0, 6);
+        for units in [1.0, 2.0, 4.0] {
+            clock.record(units, 3.0 + 2.0 * units);
+        }
+        let (fixed, rate) = clock.cost_model().unwrap();
+        assert!((fixed - 3.0).abs() < 1e-9 && (rate - 2.0).abs() < 1e-9);
+        // 3 tasks and 13 units left: 3·3 + 13·2 = 35 s.
+        assert!((clock.eta_seconds().unwrap() - 35.0).abs() < 1e-9);
+        // Timings that would need a negative fixed cost fall back to the plain rate.
+        let mut clock = Clock::new(10.0, 4);
+        clock.record(1.0, 2.0);
+        clock.record(3.0, 10.0);
+        let (fixed, rate) = clock.cost_model().unwrap();
+        assert_eq!(fixed, 0.0);
+        assert!((rate - 3.0).abs() < 1e-9);
+    }
+
+    #[test]
     fn errors_stop_the_study() {
-        let mut clock = Clock::new(2.0);
+        let mut clock = Clock::new(2.0, 2);
         let ran = std::cell::Cell::new(false);
         let tasks = vec![
             Task::new("fails", 1.0, || {
