@@ -168,7 +168,7 @@ fn fashion_mnist_train_prune_half_the_channels_finetune() {
 /// data (one seed, 128 training images, one epoch per stage: its numbers mean nothing; the
 /// published numbers come from `study --scale full`).
 #[test]
-#[ignore = "needs Debian's dataset-fashion-mnist and about 2 minutes; .ci/run runs it with \
+#[ignore = "needs Debian's dataset-fashion-mnist and about 30 seconds; .ci/run runs it with \
             --ignored"]
 fn miniature_study_on_fashion_mnist_writes_the_results_page() {
     if !installed() {
