@@ -293,8 +293,15 @@ impl Page<'_> {
              architecture from scratch (Scratch-E: the dense run's epochs; Scratch-B: the \
              dense run's computation) is as good as or better than fine-tuning the pruned \
              weights. Accuracy in %, mean ± standard deviation over seeds (number of seeds). \
-             Scratch-B is capped at {}× the dense epochs (their ImageNet code's cap).\n",
-            c.scratch_max_extension
+             Scratch-B is capped at {}× the dense epochs (their ImageNet code's cap).\n\n\
+             L1 filters (Li et al.), ThiNet and LASSO remove the given fraction of every \
+             block's inner channels (predefined widths); network slimming removes that \
+             fraction of all BatchNorm channels below one global threshold of the scales \
+             learnt under its penalty (automatic: the widths follow from training); soft filter \
+             pruning zeroes that fraction of every convolution's filters after each of {} \
+             epochs of training from the dense weights and removes them at the end; magnitude pruning masks that fraction of all \
+             weights below one global threshold. Fine-tuning: {} epochs at lr 0.01.\n",
+            c.scratch_max_extension, c.finetune_epochs, c.finetune_epochs
         );
         let _ = writeln!(
             md,
@@ -382,11 +389,13 @@ impl Page<'_> {
         );
         let _ = writeln!(
             md,
-            "At this scale fine-tuning has {} epochs and training from scratch {} (Scratch-B up \
-             to {}×): a short schedule favours whichever starts closer to a good solution, so \
-             fine-tuning has an advantage the paper's 160-epoch CIFAR schedules do not give it. \
-             Where Scratch-B wins anyway, the claim holds even against that advantage.\n",
-            c.finetune_epochs, c.dense_epochs, c.scratch_max_extension
+            "The paper's claim is that Scratch-B matches or beats fine-tuning; where it does \
+             not here, we think the scale is the reason: the dense networks train {} epochs \
+             (the paper's CIFAR networks 160, converged), fine-tuning gets {} epochs at lr \
+             0.01 and Scratch-B at most {}× the dense epochs, so every arm is short of \
+             convergence and the seeds' spread on {} test images hides differences of about a \
+             point.\n",
+            c.dense_epochs, c.finetune_epochs, c.scratch_max_extension, c.test_images
         );
         Ok(())
     }
@@ -409,13 +418,18 @@ impl Page<'_> {
             md,
             "| learning rate | weights pruned | dense (round 0) | winning ticket | random re-init | winning − random (pp) |\n|---:|---:|---:|---:|---:|---|"
         );
+        // Per learning rate: the verdict of every sparsity.
+        let mut verdicts: Vec<Vec<&'static str>> = Vec::new();
         for &lr in &c.lottery_lrs {
             let dir = |s| self.layout.lottery(lr, s);
             let dense = over_seeds(c, dir, &lottery_round(0));
+            let mut words = Vec::new();
             for round in 1..=c.lottery_rounds {
                 let sparsity = 1.0 - (1.0 - c.lottery_fraction).powi(round as i32);
                 let win = over_seeds(c, dir, &lottery_round(round));
                 let rnd = over_seeds(c, dir, &lottery_random(round));
+                let diff = difference(&win, &rnd);
+                words.extend(diff.map(|(_, w)| w));
                 let _ = writeln!(
                     md,
                     "| {lr} | {:.0}% | {} | {} | {} | {} |",
@@ -423,17 +437,41 @@ impl Page<'_> {
                     cell(&dense),
                     cell(&win),
                     cell(&rnd),
-                    difference(&win, &rnd)
-                        .map_or("–".into(), |(d, w)| format!("{} ({w})", signed(d)))
+                    diff.map_or("–".into(), |(d, w)| format!("{} ({w})", signed(d)))
                 );
             }
+            verdicts.push(words);
         }
+        // Liu et al.: at the large rate the ticket is no better than random (tie or lower);
+        // at the small rate it is better.
+        let judged = |words: &[&str], agrees: fn(&str) -> bool| {
+            let n = words
+                .iter()
+                .filter(|w| matches!(**w, "higher" | "tie" | "lower"))
+                .count();
+            let k = words.iter().filter(|w| agrees(w)).count();
+            (k, n)
+        };
+        let (large_k, large_n) = judged(&verdicts[0], |w| matches!(w, "tie" | "lower"));
+        let (small_k, small_n) = judged(&verdicts[1], |w| w == "higher");
         let _ = writeln!(
             md,
-            "\nThe paper's prediction: \"tie\" at lr {}, \"higher\" at lr {}. Each row of the \
-             table says what happened here.\n",
+            "\n**What we measured.** At lr {} (the paper: the ticket is no better than random) \
+             the winning ticket was no better in {large_k} of {large_n} sparsities; at lr {} \
+             (the paper: the ticket is better) it was better in {small_k} of {small_n}.",
             c.lottery_lrs[0], c.lottery_lrs[1]
         );
+        if large_n + small_n > 0 && (large_k < large_n || small_k < small_n) {
+            let _ = writeln!(
+                md,
+                "Where this disagrees with the paper we think the scale is the reason: every arm \
+                 trains {} epochs on {} images, far from convergence, so which arm is ahead is \
+                 decided early in training, and the seeds' spread on {} test images is about as \
+                 large as the effect the paper reports on CIFAR-10 (one to a few points).",
+                c.dense_epochs, c.train_images, c.test_images
+            );
+        }
+        md.push('\n');
     }
 
     fn criteria(&self, md: &mut String, dense: &Dense, plots: &Plots) -> Result<()> {
@@ -444,8 +482,11 @@ impl Page<'_> {
             md,
             "## Criteria\n\n\
              Which channels to remove, by nine criteria of the taxonomy: every criterion scores \
-             filters, the scores of a dependency group are averaged, and the same fraction of \
-             every group is removed (a smaller dense network). Accuracy right after pruning and \
+             filters, the scores of a dependency group's members are averaged, and the same \
+             fraction of every block's inner channels is removed (a smaller dense network; the \
+             residual stream stays whole, as Li et al. prune CIFAR ResNets, and the activation \
+             criteria could not score it: its ReLU follows the addition). Accuracy right after \
+             pruning and \
              after {} epoch(s) of fine-tuning; the latency of each compacted network is \
              measured on this machine ({:?}) at batch 1 and {big}, in alternation with the \
              dense network (median of {TIMED_RUNS} calls after {WARMUP} warm-up calls).\n",
