@@ -338,7 +338,11 @@ impl Page<'_> {
                     None => ("–".into(), "–".into()),
                 };
                 let diff = difference(&sb, &ft);
-                if let (Some((_, wb)), Some((_, we))) = (diff, difference(&se, &ft)) {
+                let judged = |w: &str| matches!(w, "higher" | "tie" | "lower");
+                if let (Some((_, wb)), Some((_, we))) = (diff, difference(&se, &ft))
+                    && judged(wb)
+                    && judged(we)
+                {
                     cells += 1;
                     b_ok += matches!(wb, "higher" | "tie") as usize;
                     e_ok += matches!(we, "higher" | "tie") as usize;
