@@ -414,3 +414,41 @@ fn channel_slices_pin_what_they_split_and_the_rest_compacts() {
     let small = plan.apply(model).unwrap();
     assert_close(&values(small.forward(x)), &expected);
 }
+
+/// Soft pruning between training steps: a plan zeroed into an autodiff model leaves trainable
+/// leaves (the next backward pass runs), the removed entries are exactly zero, and gradients
+/// reach them again.
+#[test]
+fn zeros_applied_between_training_steps_keep_parameters_trainable() {
+    use crate::common::SmallCnn;
+    use burn::optim::GradientsParams;
+    let device = Device::flex().autodiff();
+    device.seed(8);
+    let model = SmallCnn::new(&[3, 8, 6], 4, &device);
+    let t = trace(&model, [1, 3, 8, 8], |m: &SmallCnn, x| m.forward(x)).unwrap();
+    let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
+    let plan = GroupPrunerConfig::new(0.5)
+        .init(Magnitude::l1())
+        .plan(&model, &graph)
+        .unwrap();
+    let x = Tensor::<4>::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+    let loss = |m: &SmallCnn| m.forward(x.clone()).powi_scalar(2).mean();
+    // A training step's graph, consumed by its backward pass, then zeros.
+    let _ = loss(&model).backward();
+    let zeroed = plan.apply_as_zeros(model).unwrap();
+    let weight = values(zeroed.blocks[0].conv.weight.val());
+    let kept = &plan.params["blocks.0.conv.weight"].keep[0].indices;
+    let row = weight.len() / 8;
+    for f in (0..8).filter(|f| !kept.contains(f)) {
+        assert!(
+            weight[f * row..(f + 1) * row].iter().all(|v| *v == 0.0),
+            "filter {f}"
+        );
+    }
+    // The next step runs and its gradients reach the zeroed filters.
+    let grads = GradientsParams::from_grads(loss(&zeroed).backward(), &zeroed);
+    let g = grads
+        .get::<4>(zeroed.blocks[0].conv.weight.id)
+        .expect("the zeroed weight is still trainable");
+    assert_eq!(g.dims(), [8, 3, 3, 3]);
+}

@@ -327,3 +327,44 @@ fn early_bird_training_stops_when_the_channel_mask_settles_and_draws_the_ticket(
     let acc = accuracy(&tuned, x, y);
     assert!(acc >= 0.9, "accuracy {acc}");
 }
+
+/// Soft pruning of whole dependency groups: a ResNet-8 (residual stream shared by the stem and
+/// every block, option-A shortcuts, BatchNorms with non-zero shifts and statistics) zeroed by
+/// `zero_groups` computes exactly what it computes after `compact` removes those channels.
+/// Zeroing the filters alone (`zero_filters`) leaves the BatchNorm shifts, which removal drops:
+/// its compacted network computes something else.
+#[test]
+fn channels_zeroed_by_group_are_removed_without_changing_outputs() {
+    use burn_prune::models::{ResNetCifar, ResNetCifarConfig};
+    let device = Device::flex();
+    device.seed(3);
+    let model =
+        crate::common::randomize_batch_norms(ResNetCifarConfig::new(8).init(&device).unwrap(), 9);
+    let t = trace(&model, [1, 3, 16, 16], |m: &ResNetCifar, x| m.forward(x)).unwrap();
+    let g = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
+    let sfp = SoftFilterPruningConfig::new(0.7).init().unwrap();
+    let x = Tensor::<4>::random(
+        [4, 3, 16, 16],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let max_diff = |a: Tensor<2>, b: Tensor<2>| (a - b).abs().max().into_scalar::<f32>();
+
+    let (zeroed, plan) = sfp.zero_groups(model.clone(), &g).unwrap();
+    let (compact, final_plan) = sfp.compact(zeroed.clone(), &g).unwrap();
+    assert_eq!(plan, final_plan, "the zeroed channels are the ones removed");
+    assert!(plan.removed_elements() > 0);
+    let d = max_diff(zeroed.forward(x.clone()), compact.forward(x.clone()));
+    assert!(
+        d < 1e-4,
+        "group-zeroed and compacted networks differ by {d}"
+    );
+
+    let (filters_only, _) = sfp.zero_filters(model).unwrap();
+    let (compact, _) = sfp.compact(filters_only.clone(), &g).unwrap();
+    let d = max_diff(filters_only.forward(x.clone()), compact.forward(x));
+    assert!(
+        d > 1e-3,
+        "removing filters zeroed alone should change the output ({d})"
+    );
+}

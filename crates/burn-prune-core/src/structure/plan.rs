@@ -367,19 +367,25 @@ impl ModuleMapper for Compactor<'_> {
         let Some(tensor) = self.checked(&path, slice, &param) else {
             return param;
         };
-        let device = tensor.device();
         if let Cut::Zero = self.cut {
-            let mut mask: Tensor<D> = Tensor::ones(tensor.dims(), &device);
-            for k in &slice.keep {
-                let mut along = vec![0f32; slice.shape[k.axis]];
-                for &i in &k.indices {
-                    along[i] = 1.0;
+            // On the inner (non-autodiff) tensor, then back to a trainable leaf as the
+            // parameter was: zeroing between training steps must not hang the parameter on
+            // a graph node that a later backward pass would find consumed.
+            return param.map(|t| {
+                let mut zeroed = t.clone().inner();
+                let inner_device = zeroed.device();
+                for k in &slice.keep {
+                    let mut along = vec![0f32; slice.shape[k.axis]];
+                    for &i in &k.indices {
+                        along[i] = 1.0;
+                    }
+                    let mut shape = [1usize; D];
+                    shape[k.axis] = along.len();
+                    zeroed = zeroed
+                        * Tensor::<D>::from_data(TensorData::new(along, shape), &inner_device);
                 }
-                let mut shape = [1usize; D];
-                shape[k.axis] = along.len();
-                mask = mask * Tensor::<D>::from_data(TensorData::new(along, shape), &device);
-            }
-            return param.map(|t| t * mask);
+                trained_like(&t, zeroed)
+            });
         }
         let mut t = tensor.clone().inner();
         let inner_device = t.device();

@@ -71,6 +71,24 @@ impl SoftFilterPruning {
         Ok((zero_pruned(model, &masks)?, masks))
     }
 
+    /// Soft pruning of whole dependency groups: the units [`SoftFilterPruning::compact`]
+    /// would remove now (in every group a convolution produces, the `1 − keep_rate` whose
+    /// filters have the smallest L2 norm) are zeroed in every member of their group: the
+    /// filters, the BatchNorm scales, shifts and statistics, the next layers' input columns.
+    /// Those channels then carry exactly zero, so removing them at the end changes no output
+    /// (zeroing the filters alone leaves each BatchNorm's shift, which removal would drop).
+    /// No masks: the zeroed weights keep receiving gradients and may grow back.
+    ///
+    /// Errors: those of [`SoftFilterPruning::compact`].
+    pub fn zero_groups<M: Module>(
+        &self,
+        model: M,
+        graph: &DependencyGraph,
+    ) -> error::Result<(M, StructuralPlan)> {
+        let plan = self.plan(&model, graph)?;
+        Ok((plan.apply_as_zeros(model)?, plan))
+    }
+
     /// The hard pruning at the end: the structural plan removing, in every dependency group
     /// that a convolution produces, the `1 − keep_rate` units whose filters have the smallest
     /// L2 norm (the filters zeroed by the last [`SoftFilterPruning::zero_filters`] have norm
@@ -82,26 +100,31 @@ impl SoftFilterPruning {
         model: M,
         graph: &DependencyGraph,
     ) -> error::Result<(M, StructuralPlan)> {
-        let convs: HashSet<String> = param_addresses(&model)
+        let plan = self.plan(&model, graph)?;
+        Ok((plan.apply(model)?, plan))
+    }
+
+    /// The plan of [`SoftFilterPruning::compact`] for `model`'s current weights.
+    fn plan<M: Module>(&self, model: &M, graph: &DependencyGraph) -> error::Result<StructuralPlan> {
+        let convs: HashSet<String> = param_addresses(model)
             .into_iter()
             .filter(|p| p.kind == LayerKind::Conv && p.name() == "weight")
             .map(|p| p.path)
             .collect();
-        let snapshot = ParamSnapshot::capture(&model)?.retain(|p| convs.contains(p));
+        let snapshot = ParamSnapshot::capture(model)?.retain(|p| convs.contains(p));
         let scores = picked_scores(
             graph,
             &snapshot,
             |path, axis| axis == 0 && convs.contains(path),
             row_l2,
         );
-        let plan = plan_from_picked(
-            &model,
+        plan_from_picked(
+            model,
             graph,
             scores,
             1.0 - self.config.keep_rate,
             false,
             "soft filter pruning",
-        )?;
-        Ok((plan.apply(model)?, plan))
+        )
     }
 }

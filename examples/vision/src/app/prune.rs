@@ -530,7 +530,9 @@ impl Hooks for Scheduled {
     }
 }
 
-/// Soft filter pruning: train, zeroing the weakest filters after every epoch; then remove them.
+/// Soft filter pruning: train, zeroing the weakest channels (whole dependency groups) after
+/// every epoch; then remove them. The accuracy of the zeroed network is recorded too
+/// (`accuracy_before_compaction`): removing channels that carry zero changes no output.
 fn soft_filter(
     ctx: &Context,
     model: Network,
@@ -544,8 +546,17 @@ fn soft_filter(
     let (model, mut meta) = interrupted(ctx, &meta)?.unwrap_or((model, meta));
     meta.train = Some(ctx.adjust(train));
     let dir = ctx.dir(&meta.name);
-    let mut hooks = SoftFilter { sfp: sfp.clone() };
+    let graph = graph_of(ctx, &model)?;
+    let mut hooks = SoftFilter {
+        sfp: sfp.clone(),
+        graph,
+    };
     let (model, mut meta) = ctx.trainer().fit(model, meta, &dir, &mut hooks)?;
+    let (_, zeroed) = ctx
+        .trainer()
+        .evaluate(&model.valid(), &ctx.data.test, 100)?;
+    meta.values
+        .insert("accuracy_before_compaction".into(), zeroed);
     let graph = graph_of(ctx, &model)?;
     let (model, plan) = sfp.compact(model, &graph)?;
     meta.plans.push(plan);
@@ -557,13 +568,16 @@ fn soft_filter(
     Checkpoint::save(&dir, meta, &model, None)
 }
 
+/// Zeroes whole channels (every member of their dependency group) after each epoch, so the
+/// compaction at the end removes channels that carry exactly zero.
 struct SoftFilter {
     sfp: SoftFilterPruning,
+    graph: DependencyGraph,
 }
 
 impl Hooks for SoftFilter {
     fn after_epoch(&mut self, model: Network, _epoch: usize) -> Result<Network> {
-        Ok(self.sfp.zero_filters(model)?.0)
+        Ok(self.sfp.zero_groups(model, &self.graph)?.0)
     }
 
     fn finishes_run(&self) -> bool {

@@ -243,7 +243,15 @@ impl Page<'_> {
         );
         let _ = writeln!(md, "| | |\n|---|---|");
         let _ = writeln!(md, "| command | `{}` |", self.command);
-        let _ = writeln!(md, "| commit | `{}` |", r.commit);
+        let _ = writeln!(
+            md,
+            "| commit | {} |",
+            r.commits()
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", then ")
+        );
         let _ = writeln!(md, "| machine | {} |", r.machine);
         let _ = writeln!(
             md,

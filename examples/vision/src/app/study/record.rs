@@ -17,6 +17,9 @@ pub struct Invocation {
     pub seconds: f64,
     /// Whether every task was done when it ended.
     pub finished: bool,
+    /// The commit it ran (empty in records written before it was kept per invocation).
+    #[serde(default)]
+    pub commit: String,
 }
 
 /// The record of a study.
@@ -73,6 +76,7 @@ impl StudyRecord {
             started,
             seconds: 0.0,
             finished: false,
+            commit: self.commit.clone(),
         });
     }
 
@@ -97,6 +101,23 @@ impl StudyRecord {
     /// Wall time of every invocation together.
     pub fn seconds(&self) -> f64 {
         self.invocations.iter().map(|i| i.seconds).sum()
+    }
+
+    /// The commits that ran the study, oldest first, each once (the record's own for
+    /// invocations that kept none).
+    pub fn commits(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for i in &self.invocations {
+            let c = if i.commit.is_empty() {
+                &self.commit
+            } else {
+                &i.commit
+            };
+            if !out.contains(c) {
+                out.push(c.clone());
+            }
+        }
+        out
     }
 
     /// Whether the latest invocation finished every task.
@@ -175,6 +196,13 @@ mod tests {
         assert_eq!(again.invocations.len(), 2);
         assert_eq!(again.seconds(), 42.5);
         assert!(again.complete());
+        // Both invocations ran the same checkout: one commit, the one each recorded.
+        assert_eq!(again.commits().len(), 1);
+        assert_eq!(again.commits()[0], again.invocations[1].commit);
+        let mut older = again.clone();
+        older.invocations[0].commit = String::new(); // a record from before commits were kept
+        older.commit = "abc1234".into();
+        assert_eq!(older.commits()[0], "abc1234");
         let other = StudyConfig::preset(StudyScale::Full);
         let err = StudyRecord::open_or_new(&path, &other)
             .unwrap_err()
