@@ -67,6 +67,10 @@ impl StudyRecord {
 
     /// Start an invocation now.
     pub fn start(&mut self) {
+        // Invocations recorded before commits were kept per invocation ran the record's.
+        for i in self.invocations.iter_mut().filter(|i| i.commit.is_empty()) {
+            i.commit = self.commit.clone();
+        }
         self.commit = commit();
         self.machine = machine();
         let started = SystemTime::now()
@@ -203,6 +207,9 @@ mod tests {
         older.invocations[0].commit = String::new(); // a record from before commits were kept
         older.commit = "abc1234".into();
         assert_eq!(older.commits()[0], "abc1234");
+        // A new invocation keeps the old one's commit.
+        older.start();
+        assert_eq!(older.invocations[0].commit, "abc1234");
         let other = StudyConfig::preset(StudyScale::Full);
         let err = StudyRecord::open_or_new(&path, &other)
             .unwrap_err()
