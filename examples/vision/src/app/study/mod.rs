@@ -97,7 +97,13 @@ pub fn study(ctx: &Context, config: &StudyConfig, options: &StudyOptions) -> Res
             config.train_images,
             layout.root.display()
         );
-        let outcome = Clock::new(planned, tasks_len).run_all(tasks);
+        // The record is saved after every task, so a killed study keeps its time.
+        let path = layout.record();
+        let mut progress = record.clone();
+        let outcome = Clock::new(planned, tasks_len).run_all(tasks, |seconds| {
+            progress.end(seconds, false);
+            progress.save(&path)
+        });
         record.end(started.elapsed().as_secs_f64(), outcome.is_ok());
         record.save(&layout.record())?;
         outcome?;

@@ -58,8 +58,13 @@ impl Clock {
         }
     }
 
-    /// Run every task, in order; stop at the first error.
-    pub fn run_all(&mut self, tasks: Vec<Task<'_>>) -> Result<()> {
+    /// Run every task, in order, calling `after` with the seconds since the clock started
+    /// once each is done (to save progress); stop at the first error.
+    pub fn run_all(
+        &mut self,
+        tasks: Vec<Task<'_>>,
+        mut after: impl FnMut(f64) -> Result<()>,
+    ) -> Result<()> {
         let n = tasks.len();
         for (i, task) in tasks.into_iter().enumerate() {
             println!("[study] task {}/{n}: {}", i + 1, task.label);
@@ -67,6 +72,7 @@ impl Clock {
             (task.action)()?;
             self.record(task.units, started.elapsed().as_secs_f64());
             println!("[study] {}", self.status());
+            after(self.started.elapsed().as_secs_f64())?;
         }
         Ok(())
     }
@@ -198,7 +204,7 @@ mod tests {
                 Ok(())
             }),
         ];
-        assert!(clock.run_all(tasks).is_err());
+        assert!(clock.run_all(tasks, |_| Ok(())).is_err());
         assert!(!ran.get());
     }
 }
