@@ -123,6 +123,16 @@ fn the_miniature_study_writes_every_section_from_its_runs() {
         assert!(Checkpoint::exists(root.join("spaces").join(name)), "{name}");
     }
 
+    // OBD scores weights from input Hessians; it is not mutual information under another
+    // name (structural OBD once took the activation path and chose MI's channels).
+    let plans = |name: &str| {
+        Checkpoint::open(s0("criteria").join(name))
+            .unwrap()
+            .meta
+            .plans
+    };
+    assert_ne!(plans("obd-50"), plans("mutual-information-50"));
+
     // The page's numbers are the runs' records.
     let dense = s0("rethinking").join("dense");
     assert!(

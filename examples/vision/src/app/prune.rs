@@ -224,7 +224,7 @@ fn structural(
     if let Some(arch) = spec.to_arch {
         config = config.with_keep_channels(target_widths(&model, arch, ctx)?);
     }
-    let plan = if spec.criterion.needs_activations() {
+    let plan = if spec.criterion.scores_activations() {
         let criterion = activation_criterion(ctx, &model, spec)?;
         let (scores, unscored) = criterion.partial_group_scores(&graph);
         // Groups no measured layer produces may only stay whole (`--ignore`d).

@@ -67,11 +67,13 @@ pub enum CriterionName {
 }
 
 impl CriterionName {
-    /// Whether the criterion needs activation statistics or Hessians from data.
-    pub fn needs_activations(self) -> bool {
+    /// Whether the criterion scores channels from their post-ReLU activations (APoZ, mean
+    /// activation, mutual information), rather than weights (OBD and OBS read input Hessians
+    /// but score weights).
+    pub fn scores_activations(self) -> bool {
         matches!(
             self,
-            Self::Apoz | Self::MeanActivation | Self::MutualInformation | Self::Obd | Self::Obs
+            Self::Apoz | Self::MeanActivation | Self::MutualInformation
         )
     }
 }

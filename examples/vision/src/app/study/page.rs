@@ -27,9 +27,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Timed calls per network and batch size (after the warm-up).
-const TIMED_RUNS: usize = 7;
+const TIMED_RUNS: usize = 15;
 /// Untimed calls first.
-const WARMUP: usize = 2;
+const WARMUP: usize = 3;
 
 /// What the page is made from.
 pub struct Page<'a> {
