@@ -303,10 +303,21 @@ pub fn line_plot(
     y_label: &str,
     series: &[Series],
 ) -> Result<()> {
-    let path = path.as_ref();
+    save_points(path.as_ref(), title, x_label, y_label, series, true)
+}
+
+/// [`line_plot`] (`joined`) or [`scatter_plot`], written to `path`.
+fn save_points(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    joined: bool,
+) -> Result<()> {
     let format = PlotFormat::from_path(path)?;
     render::save(
-        &line_figure(title, x_label, y_label, series, true)?,
+        &line_figure(title, x_label, y_label, series, joined)?,
         format,
         path,
     )
@@ -352,13 +363,7 @@ pub fn scatter_plot(
     y_label: &str,
     series: &[Series],
 ) -> Result<()> {
-    let path = path.as_ref();
-    let format = PlotFormat::from_path(path)?;
-    render::save(
-        &line_figure(title, x_label, y_label, series, false)?,
-        format,
-        path,
-    )
+    save_points(path.as_ref(), title, x_label, y_label, series, false)
 }
 
 /// [`scatter_plot`], returned as SVG text instead of written to a file.

@@ -206,7 +206,12 @@ pub fn tasks<'a>(ctx: &'a Context, layout: &'a Layout, config: &'a StudyConfig) 
                 format!("seed {seed}: early-bird detection and tickets"),
                 3.0 * config.finetune_epochs as f64 * 0.5,
                 move || {
-                    let detection = detect(&cell, config)?;
+                    // The saved epochs do not change once dense training is done: a resumed
+                    // study reads the detection it saved.
+                    let detection = match read_detection(&layout.early_bird(seed))? {
+                        Some(d) if d.bn_distances.len() == config.dense_epochs => d,
+                        _ => detect(&cell, config)?,
+                    };
                     println!(
                         "[early-bird] seed {seed}: mask detector fired at epoch {:?}, spline detector at {:?} (of {})",
                         detection.bn_epoch, detection.spline_epoch, detection.epochs

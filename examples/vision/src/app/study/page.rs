@@ -209,7 +209,7 @@ impl Page<'_> {
         let mut md = String::new();
         self.header(&mut md, &dense);
         println!("[study] page: rethinking");
-        self.rethinking(&mut md)?;
+        self.rethinking(&mut md, &dense)?;
         println!("[study] page: lottery tickets");
         self.lottery(&mut md);
         println!("[study] page: criteria (measuring latency)");
@@ -291,7 +291,7 @@ impl Page<'_> {
         );
     }
 
-    fn rethinking(&self, md: &mut String) -> Result<()> {
+    fn rethinking(&self, md: &mut String, dense: &Dense) -> Result<()> {
         let c = self.config;
         let dir = |s| self.layout.rethinking(s);
         let _ = writeln!(
@@ -331,10 +331,7 @@ impl Page<'_> {
                 let sb = over_seeds(c, dir, &m.scratch(r, true));
                 let kept = match first_model(self.ctx, c, dir, &m.pruned(r)) {
                     Some(model) => {
-                        let dense_model = c.network(self.ctx.dataset).init(&self.ctx.device)?;
-                        let d = ModelMetrics::of_model(&dense_model, self.ctx.input(1), forward)?;
-                        let p = ModelMetrics::of_model(&model, self.ctx.input(1), forward)?;
-                        let t = PruningReport::new(&d, &p, Convention::Papers).totals;
+                        let t = self.totals(dense, &model)?;
                         (
                             format!(
                                 "{:.0}%",
@@ -552,21 +549,23 @@ impl Page<'_> {
             }
         }
         md.push('\n');
-        plots.line(
+        plots.plot(
             md,
             "criteria-before",
             "Accuracy right after removing channels",
             "fraction of channels removed",
             "test accuracy (%)",
             &before_series,
+            true,
         )?;
-        plots.line(
+        plots.plot(
             md,
             "criteria-after",
             "Accuracy after a short fine-tune",
             "fraction of channels removed",
             "test accuracy (%)",
             &after_series,
+            true,
         )?;
         // Each criterion against the random one, ratio by ratio.
         let _ = writeln!(
@@ -853,13 +852,14 @@ impl Page<'_> {
             .filter(|(_, p)| !p.is_empty())
             .map(|(n, p)| Series::new(n, p))
             .collect();
-            plots.line(
+            plots.plot(
                 md,
                 "early-bird",
                 "Detector distances during dense training (first seed)",
                 "epoch",
                 "distance",
                 &series,
+                true,
             )?;
         }
         let _ = writeln!(
@@ -960,13 +960,14 @@ impl Page<'_> {
                 refined.iter().map(|(r, e)| (*r, 100.0 * e)).collect(),
             ));
         }
-        plots.scatter(
+        plots.plot(
             md,
             "spaces",
             "Error of sampled subnetworks",
             "MACs per parameter",
             "test error (%)",
             &series,
+            false,
         )?;
         let _ = writeln!(
             md,
@@ -1000,7 +1001,13 @@ struct Plots {
 }
 
 impl Plots {
-    fn line(
+    /// A line plot (`joined`) or a scatter plot of `series`, written beside the page and
+    /// linked from it; a sentence instead when there is nothing to plot.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the plot's title, axes and series"
+    )]
+    fn plot(
         &self,
         md: &mut String,
         name: &str,
@@ -1008,23 +1015,14 @@ impl Plots {
         x: &str,
         y: &str,
         series: &[Series],
+        joined: bool,
     ) -> Result<()> {
         self.draw(md, name, title, series, |p| {
-            line_plot(p, title, x, y, series)
-        })
-    }
-
-    fn scatter(
-        &self,
-        md: &mut String,
-        name: &str,
-        title: &str,
-        x: &str,
-        y: &str,
-        series: &[Series],
-    ) -> Result<()> {
-        self.draw(md, name, title, series, |p| {
-            scatter_plot(p, title, x, y, series)
+            if joined {
+                line_plot(p, title, x, y, series)
+            } else {
+                scatter_plot(p, title, x, y, series)
+            }
         })
     }
 
