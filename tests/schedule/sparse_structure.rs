@@ -300,3 +300,202 @@ fn a_large_penalty_drops_blocks_of_a_small_resnet_that_still_solves_the_task() {
     assert_eq!(pruned_accuracy, trained_accuracy);
     assert!(pruned_accuracy >= 0.9, "accuracy {pruned_accuracy}");
 }
+
+/// The largest absolute difference between two equally long vectors.
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn a_configuration_without_the_removed_blocks_loads_the_cut_model() {
+    let device = Device::flex();
+    device.seed(13);
+    // ResNet-20 with custom inner widths: removing blocks must also drop their widths.
+    let widths = vec![4, 5, 6, 7, 8, 9, 10, 11, 12];
+    let config = ResNetCifarConfig::new(20).with_block_widths(Some(widths));
+    let model = randomize_batch_norms(config.init(&device).unwrap(), 3).with_block_scales();
+    let zero = [id(0, 0), id(0, 2), id(1, 1), id(2, 2)];
+    let mut model = model;
+    for b in zero {
+        model = set_scale(model, b, 0.0, &device);
+    }
+    let x = Tensor::<4>::random(
+        [3, 3, 12, 12],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let (cut, removal) = model.remove_blocks(&zero).unwrap();
+    assert_eq!(removal.removed, zero.to_vec());
+    let before = values(cut.forward(x.clone()));
+
+    let cut_config = config
+        .without_blocks(&zero)
+        .unwrap()
+        .with_block_scales(true);
+    assert_eq!(cut_config.stage_blocks, Some(vec![1, 2, 2]));
+    // Blocks left: layer1.1 (5), layer2.0 (7), layer2.2 (9), layer3.0 (10), layer3.1 (11).
+    assert_eq!(cut_config.block_widths, Some(vec![5, 7, 9, 10, 11]));
+    let rebuilt = cut_config
+        .init(&device)
+        .unwrap()
+        .load_record(cut.clone().into_record());
+    assert_eq!(param_count(&rebuilt), param_count(&cut));
+    assert_eq!(values(rebuilt.forward(x)), before);
+}
+
+#[test]
+fn stage_block_counts_that_cannot_be_built_are_errors() {
+    let device = Device::flex();
+    let config = ResNetCifarConfig::new(20);
+    assert!(matches!(
+        config
+            .clone()
+            .with_stage_blocks(Some(vec![1, 1]))
+            .init(&device),
+        Err(ModelError::StageBlocksLength { got: 2 })
+    ));
+    assert!(matches!(
+        config
+            .clone()
+            .with_stage_blocks(Some(vec![1, 1, 0]))
+            .init(&device),
+        Err(ModelError::EmptyStage { stage: 2 })
+    ));
+    assert!(matches!(
+        config.without_blocks(&[id(2, 0)]),
+        Err(ModelError::BlockChangesShape { .. })
+    ));
+    assert!(matches!(
+        config.without_blocks(&[id(0, 3)]),
+        Err(ModelError::UnknownBlock { .. })
+    ));
+    // Stage 1 may lose every block: its blocks keep the stem's shape.
+    let empty_first = config
+        .without_blocks(&[id(0, 0), id(0, 1), id(0, 2)])
+        .unwrap();
+    let model = empty_first.init(&device).unwrap();
+    assert!(model.layer1.is_empty());
+    let y = model.forward(Tensor::zeros([1, 3, 8, 8], &device));
+    assert_eq!(y.dims(), [1, 10]);
+}
+
+#[test]
+fn folding_scales_into_batch_norms_keeps_outputs_in_training_and_inference() {
+    let device = Device::flex().autodiff();
+    device.seed(14);
+    let model = ResNetCifarConfig::new(14).init(&device).unwrap();
+    let mut model = randomize_batch_norms(model, 7).with_block_scales();
+    for (block, lambda) in [
+        (id(0, 0), 0.5),
+        (id(0, 1), -1.25),
+        (id(1, 0), 0.0),
+        (id(1, 1), 2.0),
+        (id(2, 0), 0.75),
+        (id(2, 1), 1.5),
+    ] {
+        model = set_scale(model, block, lambda, &device);
+    }
+    let x = Tensor::<4>::random(
+        [4, 3, 12, 12],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    // Inference first: a forward pass in training mode updates the running statistics.
+    let eval_before = values(model.valid().forward(x.clone().inner()));
+    let folded = model.clone().fold_block_scales();
+    assert!(folded.blocks().iter().all(|(_, b)| b.scale().is_none()));
+    assert!(
+        max_diff(
+            &values(folded.valid().forward(x.clone().inner())),
+            &eval_before
+        ) < 1e-5
+    );
+    // Training mode normalises with the batch's statistics: the same outputs too.
+    let train_before = values(model.forward(x.clone()));
+    assert!(max_diff(&values(folded.forward(x.clone())), &train_before) < 1e-5);
+    // The folded network is the plain architecture: a configuration without scales holds it.
+    let plain = ResNetCifarConfig::new(14).init(&device).unwrap();
+    assert_eq!(param_count(&folded), param_count(&plain));
+    // The folded affine parameters of a freshly built network still train (the randomised
+    // ones above were written as plain values).
+    let fresh = ResNetCifarConfig::new(8)
+        .init(&device)
+        .unwrap()
+        .with_block_scales();
+    let fresh = set_scale(fresh, id(1, 0), 0.5, &device).fold_block_scales();
+    let loss = fresh.forward(x).sum();
+    let grads = GradientsParams::from_grads(loss.backward(), &fresh);
+    let bn = &fresh.layer2[0].conv2.bn;
+    assert!(grads.get::<1>(bn.gamma.id).is_some());
+    assert!(grads.get::<1>(bn.beta.id).is_some());
+}
+
+#[test]
+fn a_configuration_with_block_scales_builds_them_at_one() {
+    let device = Device::flex();
+    let model = ResNetCifarConfig::new(8)
+        .with_block_scales(true)
+        .init(&device)
+        .unwrap();
+    assert_eq!(
+        block_scales(&model).unwrap(),
+        vec![(id(0, 0), 1.0), (id(1, 0), 1.0), (id(2, 0), 1.0)]
+    );
+}
+
+#[test]
+fn momentum_buffers_saved_by_block_resume_a_rebuilt_model_exactly() {
+    let device = Device::flex().autodiff();
+    device.seed(15);
+    let config = ResNetCifarConfig::new(8)
+        .with_num_classes(4)
+        .with_block_scales(true);
+    let (x, y) = quadrants(64, 5, &device);
+    let step = |sss: &mut burn_prune::schedule::methods::SparseStructureSelection,
+                model: ResNetCifar| {
+        let l = loss(&model, x.clone(), y.clone());
+        let grads = GradientsParams::from_grads(l.backward(), &model);
+        sss.step(model, grads).unwrap().0
+    };
+    let mut sss = SparseStructureSelectionConfig::new(0.1)
+        .with_penalty(0.05)
+        .init()
+        .unwrap();
+    let mut model = config.init(&device).unwrap();
+    for _ in 0..2 {
+        model = step(&mut sss, model);
+    }
+    let saved = sss.velocities(&model);
+    assert_eq!(saved.len(), 3);
+    assert!(saved.iter().any(|(_, v)| *v != 0.0));
+    // A rebuilt network (new parameter ids) with the record loaded and a new state.
+    let rebuilt = config
+        .init(&device)
+        .unwrap()
+        .load_record(model.clone().into_record());
+    let mut resumed = SparseStructureSelectionConfig::new(0.1)
+        .with_penalty(0.05)
+        .init()
+        .unwrap();
+    resumed.set_velocities(&rebuilt, &saved).unwrap();
+    assert_eq!(resumed.velocities(&rebuilt), saved);
+    let continued = block_scales(&step(&mut sss, model)).unwrap();
+    let after_resume = block_scales(&step(&mut resumed, rebuilt)).unwrap();
+    assert_eq!(after_resume, continued);
+    // Unknown blocks and non-finite values are refused.
+    let plain = ResNetCifarConfig::new(8).init(&device).unwrap();
+    assert!(matches!(
+        resumed.set_velocities(&plain, &saved),
+        Err(ScheduleError::Model { .. })
+    ));
+    let scaled = plain.with_block_scales();
+    assert!(
+        resumed
+            .set_velocities(&scaled, &[(id(0, 0), f32::NAN)])
+            .is_err()
+    );
+}

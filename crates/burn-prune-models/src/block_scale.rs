@@ -2,7 +2,9 @@
 //! structure selection, Huang & Wang 2018).
 
 use burn::module::{Module, Param};
+use burn::nn::BatchNorm;
 use burn::prelude::*;
+use burn_prune_core::param_value_from;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
@@ -55,6 +57,11 @@ pub trait ScaledBlock {
 
     /// The device of the block's parameters.
     fn device(&self) -> Device;
+
+    /// Fold the scale into the residual branch's last batch norm (`γ ← λγ`, `β ← λβ`) and
+    /// remove it: the block computes the same outputs, in training and inference mode,
+    /// without a scale parameter. Nothing happens without a scale.
+    fn fold_scale(&mut self);
 }
 
 /// A network made of stages of residual blocks ([`ResNetCifar`](crate::ResNetCifar),
@@ -128,6 +135,18 @@ pub trait ResidualStages: Module + Sized {
         self
     }
 
+    /// Fold every block's scale into its residual branch (see [`ScaledBlock::fold_scale`]):
+    /// the same outputs from a network without scale parameters, which a configuration
+    /// without block scales describes.
+    fn fold_block_scales(mut self) -> Self {
+        for stage in self.stages_mut() {
+            for block in stage.iter_mut() {
+                block.fold_scale();
+            }
+        }
+        self
+    }
+
     /// Remove the listed blocks whose shortcut is the identity from their stages; the listed
     /// blocks that change shape stay and are reported as kept. Duplicates count once; the
     /// blocks after a removed one in its stage move up by one index.
@@ -175,6 +194,25 @@ pub struct BlockRemoval {
     pub removed: Vec<BlockId>,
     /// Blocks asked for but kept because their shortcut changes the shape.
     pub kept: Vec<BlockId>,
+}
+
+/// `bn` with its affine parameters multiplied by the single value of `scale`, each staying
+/// a trainable parameter of its own (same id, device and gradient requirement).
+pub(crate) fn fold_into(bn: &mut BatchNorm, scale: Param<Tensor<1>>) {
+    let lambda = scale.val().inner().into_data().convert::<f32>();
+    let lambda = lambda
+        .as_slice::<f32>()
+        .ok()
+        .and_then(|v| v.first().copied())
+        .unwrap_or(1.0);
+    let times = |p: Param<Tensor<1>>| {
+        p.map(|t| {
+            let data = t.clone().inner().mul_scalar(lambda).into_data();
+            param_value_from(&t, data)
+        })
+    };
+    bn.gamma = times(bn.gamma.clone());
+    bn.beta = times(bn.beta.clone());
 }
 
 /// `branch · λ` when there is a scale, `branch` otherwise.

@@ -112,4 +112,26 @@ pub enum ModelError {
         /// The number of blocks of each stage.
         stages: Vec<usize>,
     },
+    /// A stage block count list without exactly 3 entries.
+    #[error("stage_blocks has {got} entries but a CIFAR ResNet has 3 stages")]
+    StageBlocksLength {
+        /// The number of entries given.
+        got: usize,
+    },
+    /// A stage whose first block downsamples was given no block.
+    #[error(
+        "stage {stage} (0-based) has no block, but its first block downsamples and cannot be \
+         removed"
+    )]
+    EmptyStage {
+        /// The stage (0-based).
+        stage: usize,
+    },
+    /// A block asked to be removed from a configuration changes the shape (it downsamples or
+    /// widens), so the network needs it.
+    #[error("block {block} changes the shape and cannot be removed")]
+    BlockChangesShape {
+        /// The block (`layer2.0`).
+        block: String,
+    },
 }

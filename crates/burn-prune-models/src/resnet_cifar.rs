@@ -11,7 +11,7 @@ use burn::tensor::ops::PadMode;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
-use crate::block_scale::{ResidualStages, ScaledBlock, scale_branch};
+use crate::block_scale::{BlockId, ResidualStages, ScaledBlock, fold_into, scale_branch};
 use crate::layers::{ConvBn, ConvSpec, nonzero};
 
 /// Output widths of the three stages of a CIFAR ResNet.
@@ -64,6 +64,17 @@ pub struct ResNetCifarConfig {
     /// (PreConfig). With option-A shortcuts a stage may not be narrower than the one before
     /// (the shortcut zero-pads the difference).
     pub stage_widths: Option<Vec<usize>>,
+    /// Blocks in each of the three stages (3 entries), in place of the `n` of `depth`: a
+    /// network with residual blocks removed (see [`ResNetCifarConfig::without_blocks`]).
+    /// Stages 2 and 3 keep at least their first block, which downsamples; stage 1 may be
+    /// empty. `None`: `n` blocks in every stage.
+    pub stage_blocks: Option<Vec<usize>>,
+    /// Build every block with a learned scale `λ = 1` on its residual branch (sparse
+    /// structure selection; see
+    /// [`ResidualStages::with_block_scales`](crate::ResidualStages::with_block_scales)), so a
+    /// record saved from a model with scales loads into it.
+    #[config(default = false)]
+    pub block_scales: bool,
 }
 
 impl ResNetCifarConfig {
@@ -100,18 +111,48 @@ impl ResNetCifarConfig {
         }
     }
 
+    /// The number of blocks of each stage: `stage_blocks`, or `n` of `depth` in every stage.
+    ///
+    /// Errors: an invalid depth, `stage_blocks` without 3 entries, or stage 2 or 3 without
+    /// a block.
+    ///
+    /// ```
+    /// use burn_prune_models::ResNetCifarConfig;
+    ///
+    /// assert_eq!(ResNetCifarConfig::new(20).resolved_stage_blocks().unwrap(), [3, 3, 3]);
+    /// let cut = ResNetCifarConfig::new(20).with_stage_blocks(Some(vec![0, 2, 1]));
+    /// assert_eq!(cut.resolved_stage_blocks().unwrap(), [0, 2, 1]);
+    /// assert!(cut.with_stage_blocks(Some(vec![1, 0, 1])).resolved_stage_blocks().is_err());
+    /// ```
+    pub fn resolved_stage_blocks(&self) -> Result<[usize; 3], ModelError> {
+        let n = self.blocks_per_stage()?;
+        let Some(blocks) = &self.stage_blocks else {
+            return Ok([n; 3]);
+        };
+        let blocks: [usize; 3] = blocks
+            .as_slice()
+            .try_into()
+            .map_err(|_| ModelError::StageBlocksLength { got: blocks.len() })?;
+        if let Some(stage) = (1..3).find(|&s| blocks[s] == 0) {
+            return Err(ModelError::EmptyStage { stage });
+        }
+        Ok(blocks)
+    }
+
     /// The first-conv width of every block: `block_widths`, or the stage widths.
     pub fn resolved_block_widths(&self) -> Result<Vec<usize>, ModelError> {
-        let n = self.blocks_per_stage()?;
+        let blocks = self.resolved_stage_blocks()?;
+        let total: usize = blocks.iter().sum();
         match &self.block_widths {
             None => Ok(self
                 .resolved_stage_widths()?
                 .iter()
-                .flat_map(|&w| std::iter::repeat_n(w, n))
+                .zip(blocks)
+                .flat_map(|(&w, n)| std::iter::repeat_n(w, n))
                 .collect()),
-            Some(widths) if widths.len() != 3 * n => Err(ModelError::BlockWidthsLength {
+            Some(widths) if widths.len() != total => Err(ModelError::BlockWidthsLength {
                 depth: self.depth,
-                expected: 3 * n,
+                expected: total,
                 got: widths.len(),
             }),
             Some(widths) => {
@@ -159,20 +200,74 @@ impl ResNetCifarConfig {
         }
     }
 
+    /// The same network without the listed blocks (ids of this configuration's network):
+    /// `stage_blocks` counts what is left and `block_widths`, when set, loses the removed
+    /// blocks' entries. A model from [`ResidualStages::remove_blocks`](crate::ResidualStages::remove_blocks)
+    /// with the same ids loads into the network it builds. Duplicates count once.
+    ///
+    /// Errors: an invalid configuration, an id it does not have, or a block that changes
+    /// shape (the first of stages 2 and 3: it cannot be removed).
+    ///
+    /// ```
+    /// use burn_prune_models::{BlockId, ResNetCifarConfig};
+    ///
+    /// let cut = ResNetCifarConfig::new(20)
+    ///     .without_blocks(&[BlockId { stage: 0, index: 2 }, BlockId { stage: 2, index: 1 }])
+    ///     .unwrap();
+    /// assert_eq!(cut.resolved_stage_blocks().unwrap(), [2, 3, 2]);
+    /// assert!(ResNetCifarConfig::new(20).without_blocks(&[BlockId { stage: 1, index: 0 }]).is_err());
+    /// ```
+    pub fn without_blocks(&self, removed: &[BlockId]) -> Result<Self, ModelError> {
+        let blocks = self.resolved_stage_blocks()?;
+        let widths = self.resolved_block_widths()?;
+        let mut removed = removed.to_vec();
+        removed.sort();
+        removed.dedup();
+        for id in &removed {
+            if blocks.get(id.stage).is_none_or(|&n| id.index >= n) {
+                return Err(ModelError::UnknownBlock {
+                    block: id.path(),
+                    stages: blocks.to_vec(),
+                });
+            }
+            if id.stage > 0 && id.index == 0 {
+                return Err(ModelError::BlockChangesShape { block: id.path() });
+            }
+        }
+        let mut kept_widths = Vec::with_capacity(widths.len());
+        let mut counts = [0; 3];
+        let mut next = widths.iter();
+        for (stage, &n) in blocks.iter().enumerate() {
+            for index in 0..n {
+                let width = next.next().copied().unwrap_or_default();
+                if removed.binary_search(&BlockId { stage, index }).is_err() {
+                    kept_widths.push(width);
+                    counts[stage] += 1;
+                }
+            }
+        }
+        let mut config = self.clone().with_stage_blocks(Some(counts.to_vec()));
+        if config.block_widths.is_some() {
+            config.block_widths = Some(kept_widths);
+        }
+        Ok(config)
+    }
+
     /// Checks the configuration and builds the model on `device`.
     pub fn init(&self, device: &Device) -> Result<ResNetCifar, ModelError> {
-        let n = self.blocks_per_stage()?;
+        let counts = self.resolved_stage_blocks()?;
         let widths = self.resolved_block_widths()?;
         let stage_widths = self.resolved_stage_widths()?;
         nonzero(self.num_classes, "num_classes")?;
         nonzero(self.in_channels, "in_channels")?;
         let mut stages = Vec::with_capacity(3);
         let mut in_channels = stage_widths[0];
-        for (s, &out) in stage_widths.iter().enumerate() {
+        let mut widths = widths.into_iter();
+        for (s, (&out, &n)) in stage_widths.iter().zip(&counts).enumerate() {
             let mut blocks = Vec::with_capacity(n);
             for i in 0..n {
                 let stride = if s > 0 && i == 0 { 2 } else { 1 };
-                let mid = widths[s * n + i];
+                let mid = widths.next().unwrap_or(out);
                 blocks.push(BasicBlock::new(
                     in_channels,
                     mid,
@@ -187,13 +282,18 @@ impl ResNetCifarConfig {
         }
         let [layer1, layer2, layer3]: [Vec<BasicBlock>; 3] =
             stages.try_into().expect("three stages were built");
-        Ok(ResNetCifar {
+        let model = ResNetCifar {
             stem: ConvSpec::new(self.in_channels, stage_widths[0], 3, 1).conv_bn(device)?,
             layer1,
             layer2,
             layer3,
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             fc: LinearConfig::new(stage_widths[2], self.num_classes).init(device),
+        };
+        Ok(if self.block_scales {
+            model.with_block_scales()
+        } else {
+            model
         })
     }
 }
@@ -369,6 +469,12 @@ impl ScaledBlock for BasicBlock {
 
     fn keeps_shape(&self) -> bool {
         matches!(self.shortcut, Shortcut::Identity(_))
+    }
+
+    fn fold_scale(&mut self) {
+        if let Some(scale) = self.scale.take() {
+            fold_into(&mut self.conv2.bn, scale);
+        }
     }
 
     fn device(&self) -> Device {

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::ModelError;
-use crate::block_scale::{ResidualStages, ScaledBlock, scale_branch};
+use crate::block_scale::{ResidualStages, ScaledBlock, fold_into, scale_branch};
 use crate::layers::{ConvBn, ConvSpec, nonzero};
 
 /// Configuration of a [`ResNetImagenet`]: depth 18, 34 (basic blocks), 50, 101 or 152
@@ -239,6 +239,13 @@ impl ScaledBlock for ResidualBlock {
 
     fn keeps_shape(&self) -> bool {
         self.downsample.is_none()
+    }
+
+    fn fold_scale(&mut self) {
+        if let Some(scale) = self.scale.take() {
+            let last = self.conv3.as_mut().unwrap_or(&mut self.conv2);
+            fold_into(&mut last.bn, scale);
+        }
     }
 
     fn device(&self) -> Device {

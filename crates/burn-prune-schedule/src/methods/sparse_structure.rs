@@ -148,6 +148,50 @@ impl SparseStructureSelection {
         self.velocity.get(&id).copied()
     }
 
+    /// The momentum buffer `v` of every block of `model` whose scale has one, by block: what
+    /// to save with a checkpoint, since parameter ids may change when the model is rebuilt.
+    pub fn velocities<M: ResidualStages>(&self, model: &M) -> Vec<(BlockId, f32)> {
+        model
+            .blocks()
+            .into_iter()
+            .filter_map(|(id, block)| Some((id, self.velocity(block.scale()?.id)?)))
+            .collect()
+    }
+
+    /// Restore momentum buffers saved by [`velocities`](Self::velocities) for the scales of
+    /// `model` (the same network, possibly rebuilt and reloaded); buffers of other blocks are
+    /// left as they are.
+    ///
+    /// Errors, with nothing changed: a block `model` does not have or that has no scale, or
+    /// a value that is not finite.
+    pub fn set_velocities<M: ResidualStages>(
+        &mut self,
+        model: &M,
+        velocities: &[(BlockId, f32)],
+    ) -> error::Result<()> {
+        let blocks = model.blocks();
+        let mut found = Vec::with_capacity(velocities.len());
+        for &(id, v) in velocities {
+            let scale = blocks
+                .iter()
+                .find(|(b, _)| *b == id)
+                .and_then(|(_, block)| block.scale())
+                .ok_or_else(|| ScheduleError::Model {
+                    method: METHOD,
+                    reason: format!("{}: no such block with a scale in the model", id.path()),
+                })?;
+            if !v.is_finite() {
+                return Err(ScheduleError::invalid(
+                    "sparse structure selection momentum buffer",
+                    format!("{}: {v} is not finite", id.path()),
+                ));
+            }
+            found.push((scale.id, v));
+        }
+        self.velocity.extend(found);
+        Ok(())
+    }
+
     /// One update of every scale of `model` from its gradient, which is taken out of `grads`;
     /// the other gradients are returned for the regular optimizer. A scale without a gradient
     /// is left as it is.
