@@ -332,16 +332,14 @@ fn a_configuration_without_the_removed_blocks_loads_the_cut_model() {
     assert_eq!(removal.removed, zero.to_vec());
     let before = values(cut.forward(x.clone()));
 
-    let cut_config = config
-        .without_blocks(&zero)
-        .unwrap()
-        .with_block_scales(true);
+    let cut_config = config.without_blocks(&zero).unwrap();
     assert_eq!(cut_config.stage_blocks, Some(vec![1, 2, 2]));
     // Blocks left: layer1.1 (5), layer2.0 (7), layer2.2 (9), layer3.0 (10), layer3.1 (11).
     assert_eq!(cut_config.block_widths, Some(vec![5, 7, 9, 10, 11]));
     let rebuilt = cut_config
         .init(&device)
         .unwrap()
+        .with_block_scales()
         .load_record(cut.clone().into_record());
     assert_eq!(param_count(&rebuilt), param_count(&cut));
     assert_eq!(values(rebuilt.forward(x)), before);
@@ -435,25 +433,10 @@ fn folding_scales_into_batch_norms_keeps_outputs_in_training_and_inference() {
 }
 
 #[test]
-fn a_configuration_with_block_scales_builds_them_at_one() {
-    let device = Device::flex();
-    let model = ResNetCifarConfig::new(8)
-        .with_block_scales(true)
-        .init(&device)
-        .unwrap();
-    assert_eq!(
-        block_scales(&model).unwrap(),
-        vec![(id(0, 0), 1.0), (id(1, 0), 1.0), (id(2, 0), 1.0)]
-    );
-}
-
-#[test]
 fn momentum_buffers_saved_by_block_resume_a_rebuilt_model_exactly() {
     let device = Device::flex().autodiff();
     device.seed(15);
-    let config = ResNetCifarConfig::new(8)
-        .with_num_classes(4)
-        .with_block_scales(true);
+    let config = ResNetCifarConfig::new(8).with_num_classes(4);
     let (x, y) = quadrants(64, 5, &device);
     let step = |sss: &mut burn_prune::schedule::methods::SparseStructureSelection,
                 model: ResNetCifar| {
@@ -465,7 +448,7 @@ fn momentum_buffers_saved_by_block_resume_a_rebuilt_model_exactly() {
         .with_penalty(0.05)
         .init()
         .unwrap();
-    let mut model = config.init(&device).unwrap();
+    let mut model = config.init(&device).unwrap().with_block_scales();
     for _ in 0..2 {
         model = step(&mut sss, model);
     }
@@ -476,6 +459,7 @@ fn momentum_buffers_saved_by_block_resume_a_rebuilt_model_exactly() {
     let rebuilt = config
         .init(&device)
         .unwrap()
+        .with_block_scales()
         .load_record(model.clone().into_record());
     let mut resumed = SparseStructureSelectionConfig::new(0.1)
         .with_penalty(0.05)
@@ -498,4 +482,41 @@ fn momentum_buffers_saved_by_block_resume_a_rebuilt_model_exactly() {
             .set_velocities(&scaled, &[(id(0, 0), f32::NAN)])
             .is_err()
     );
+}
+
+#[test]
+fn a_tolerance_removes_small_scales_and_changes_outputs_by_their_branches_only() {
+    let device = Device::flex();
+    device.seed(16);
+    let model = ResNetCifarConfig::new(14).init(&device).unwrap();
+    let model = randomize_batch_norms(model, 4).with_block_scales();
+    let model = set_scale(model, id(0, 1), 0.004, &device);
+    let model = set_scale(model, id(2, 1), -0.009, &device);
+    let model = set_scale(model, id(1, 1), 0.02, &device);
+    let model = set_scale(model, id(1, 0), 0.001, &device);
+    let mut sss = SparseStructureSelectionConfig::new(0.1).init().unwrap();
+    let (cut, selection) = sss.remove_blocks_below(model.clone(), 0.01).unwrap();
+    assert_eq!(selection.removed, vec![id(0, 1), id(2, 1)]);
+    assert_eq!(selection.kept, vec![id(1, 0)]);
+    // The same network with those two scales set to zero: removal is then exact.
+    let zeroed = set_scale(model.clone(), id(0, 1), 0.0, &device);
+    let zeroed = set_scale(zeroed, id(2, 1), 0.0, &device);
+    let x = Tensor::<4>::random(
+        [2, 3, 12, 12],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    assert_eq!(
+        values(cut.forward(x.clone())),
+        values(zeroed.forward(x.clone()))
+    );
+    // ... and close to the network before, as the scales were small.
+    let before = values(model.forward(x.clone()));
+    let after = values(cut.forward(x));
+    assert_ne!(before, after);
+    assert!(max_diff(&before, &after) < 0.1 * before.iter().fold(0.0f32, |m, v| m.max(v.abs())));
+    // Zero tolerance is exact removal; a negative one is refused.
+    let (_, exact) = sss.remove_blocks_below(model.clone(), 0.0).unwrap();
+    assert!(exact.removed.is_empty());
+    assert!(sss.remove_blocks_below(model, -0.1).is_err());
 }

@@ -69,12 +69,6 @@ pub struct ResNetCifarConfig {
     /// Stages 2 and 3 keep at least their first block, which downsamples; stage 1 may be
     /// empty. `None`: `n` blocks in every stage.
     pub stage_blocks: Option<Vec<usize>>,
-    /// Build every block with a learned scale `λ = 1` on its residual branch (sparse
-    /// structure selection; see
-    /// [`ResidualStages::with_block_scales`](crate::ResidualStages::with_block_scales)), so a
-    /// record saved from a model with scales loads into it.
-    #[config(default = false)]
-    pub block_scales: bool,
 }
 
 impl ResNetCifarConfig {
@@ -282,18 +276,13 @@ impl ResNetCifarConfig {
         }
         let [layer1, layer2, layer3]: [Vec<BasicBlock>; 3] =
             stages.try_into().expect("three stages were built");
-        let model = ResNetCifar {
+        Ok(ResNetCifar {
             stem: ConvSpec::new(self.in_channels, stage_widths[0], 3, 1).conv_bn(device)?,
             layer1,
             layer2,
             layer3,
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             fc: LinearConfig::new(stage_widths[2], self.num_classes).init(device),
-        };
-        Ok(if self.block_scales {
-            model.with_block_scales()
-        } else {
-            model
         })
     }
 }

@@ -120,10 +120,11 @@ pub struct SparseStructureSelection {
 pub struct BlockSelection {
     /// Every scaled block before removal, with its `λ`.
     pub scales: Vec<(BlockId, f32)>,
-    /// Blocks with `λ = 0` removed (identity shortcut), in the ids they had before.
+    /// Blocks with `λ = 0` (or within the tolerance) removed (identity shortcut), in the ids
+    /// they had before.
     pub removed: Vec<BlockId>,
-    /// Blocks with `λ = 0` kept because their shortcut changes the shape: they compute
-    /// `relu(shortcut(x))`.
+    /// Blocks with `λ = 0` (or within the tolerance) kept because their shortcut changes the
+    /// shape.
     pub kept: Vec<BlockId>,
 }
 
@@ -254,10 +255,36 @@ impl SparseStructureSelection {
         &mut self,
         model: M,
     ) -> error::Result<(M, BlockSelection)> {
+        self.remove_blocks_below(model, 0.0)
+    }
+
+    /// Remove every block whose scale is at most `tolerance` in magnitude and whose shortcut
+    /// is the identity; such blocks that change the shape stay and are reported.
+    ///
+    /// With momentum, a scale the penalty drives to zero reaches exactly zero only after two
+    /// consecutive steps inside the threshold `η·γ`; a short training at a decayed learning
+    /// rate leaves such scales small but not zero. A tolerance removes them: each removed
+    /// block changes the outputs by its residual branch times `λ` (the measured accuracy
+    /// right after removal shows how much). `tolerance = 0` is
+    /// [`remove_zero_blocks`](Self::remove_zero_blocks), which changes no output.
+    ///
+    /// Errors: a tolerance that is negative or not finite, no block has a scale, or a scale
+    /// is not finite.
+    pub fn remove_blocks_below<M: ResidualStages>(
+        &mut self,
+        model: M,
+        tolerance: f32,
+    ) -> error::Result<(M, BlockSelection)> {
+        if !(tolerance.is_finite() && tolerance >= 0.0) {
+            return Err(ScheduleError::invalid(
+                "sparse structure selection tolerance",
+                format!("{tolerance} must be finite and non-negative"),
+            ));
+        }
         let scales = block_scales(&model)?;
         let zero: Vec<BlockId> = scales
             .iter()
-            .filter(|(_, lambda)| *lambda == 0.0)
+            .filter(|(_, lambda)| lambda.abs() <= tolerance)
             .map(|(id, _)| *id)
             .collect();
         let removed_ids: Vec<ParamId> = model

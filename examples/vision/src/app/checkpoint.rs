@@ -15,6 +15,7 @@
 
 use super::error::{AppError, Result};
 use super::network::{ModelSpec, Network};
+use super::sparse_structure;
 use super::train::{EpochLog, TrainConfig};
 use crate::DatasetKind;
 use burn::optim::ModuleOptimizer;
@@ -36,6 +37,15 @@ pub struct RunMeta {
     pub description: String,
     /// The network's configuration before any structural plan.
     pub model: ModelSpec,
+    /// The unpruned network, when `model` is itself an architecture made by pruning
+    /// (residual blocks removed by sparse structure selection); `None` when `model` is the
+    /// unpruned network. Reports, Scratch-B budgets and speedups compare against it.
+    #[serde(default)]
+    pub dense: Option<ModelSpec>,
+    /// Whether every residual block carries a learned scale (sparse structure selection's
+    /// training): added to the built network before the plans and the record.
+    #[serde(default)]
+    pub block_scales: bool,
     /// Structural plans applied in order since the model was built.
     pub plans: Vec<StructuralPlan>,
     /// The run this one started from.
@@ -80,6 +90,8 @@ impl RunMeta {
             command: command.into(),
             description,
             model,
+            dense: None,
+            block_scales: false,
             plans: Vec::new(),
             parent: None,
             train: None,
@@ -92,6 +104,11 @@ impl RunMeta {
             method: String::new(),
             dataset: DatasetKind::default(),
         }
+    }
+
+    /// The unpruned network the run descends from: [`RunMeta::dense`], or `model`.
+    pub fn dense_spec(&self) -> &ModelSpec {
+        self.dense.as_ref().unwrap_or(&self.model)
     }
 
     /// The method's name for grouping runs: [`RunMeta::method`], or the command.
@@ -208,6 +225,9 @@ impl Checkpoint {
     /// file and the mismatch).
     pub fn load_model(&self, device: &Device) -> Result<Network> {
         let mut model = self.meta.model.init(device)?;
+        if self.meta.block_scales {
+            model = sparse_structure::add_block_scales(model)?;
+        }
         for plan in &self.meta.plans {
             model = plan.apply(model)?;
         }

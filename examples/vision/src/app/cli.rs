@@ -102,8 +102,13 @@ pub enum Command {
         projection_shortcuts: bool,
         /// Network slimming's L1 penalty λ on the BatchNorm scales (1e-4 for VGG, 1e-5 for
         /// ResNets in the paper).
-        #[arg(long, value_name = "LAMBDA")]
+        #[arg(long, value_name = "LAMBDA", conflicts_with = "sparse_structure")]
         slimming: Option<f64>,
+        /// Sparse structure selection's L1 penalty γ on learned residual-branch scales
+        /// (0.01 for ResNet-50 on ImageNet in the paper); ResNets only. Prune with
+        /// `--method sparse-structure` afterwards.
+        #[arg(long, value_name = "GAMMA")]
+        sparse_structure: Option<f64>,
         /// Name of the run.
         #[arg(long, default_value = "dense")]
         name: String,
@@ -344,6 +349,10 @@ pub struct PruneFlags {
     /// Batches of 64 for data-driven criteria.
     #[arg(long, default_value_t = 4)]
     pub calibration_batches: usize,
+    /// Method `sparse-structure`: remove the blocks whose learned scale is at most this in
+    /// magnitude (0 removes exactly-zero scales only, which changes no output).
+    #[arg(long, default_value_t = 0.0, value_name = "TOL")]
+    pub block_tolerance: f64,
 }
 
 impl From<PruneFlags> for PruneSpec {
@@ -362,6 +371,7 @@ impl From<PruneFlags> for PruneSpec {
             schedule: f.schedule,
             rounds: f.rounds,
             calibration_batches: f.calibration_batches,
+            block_tolerance: f.block_tolerance,
         }
     }
 }
@@ -412,6 +422,7 @@ impl Cli {
                 arch,
                 projection_shortcuts,
                 slimming,
+                sparse_structure,
                 name,
                 train,
             } => {
@@ -424,7 +435,9 @@ impl Cli {
                     &name,
                     spec,
                     train.apply(TrainConfig::dense(ctx.dataset)),
-                    slimming,
+                    slimming
+                        .map(commands::TrainPenalty::Slimming)
+                        .or(sparse_structure.map(commands::TrainPenalty::SparseStructure)),
                     fresh,
                 )?;
                 Ok(())

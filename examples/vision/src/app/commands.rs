@@ -5,6 +5,7 @@ use super::context::Context;
 use super::error::{AppError, Result};
 use super::network::{ModelSpec, Network, forward};
 use super::prune::SlimmingPenalty;
+use super::sparse_structure::{self, SparseStructureHook};
 use super::train::{Hooks, NoHooks, TrainConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
@@ -91,38 +92,66 @@ pub(crate) fn train_new(
     Checkpoint::open(&dir).map(|c| Checkpoint { meta, ..c })
 }
 
-/// `train`: a dense baseline, optionally with network slimming's L1 penalty on the BatchNorm
-/// scales.
+/// A penalty dense training adds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TrainPenalty {
+    /// Network slimming (Liu et al. 2017): L1 penalty `λ` on the BatchNorm scales.
+    Slimming(f64),
+    /// Sparse structure selection (Huang & Wang 2018): a learned scale on every residual
+    /// branch under the L1 penalty `γ`, updated by the accelerated proximal gradient.
+    SparseStructure(f64),
+}
+
+/// `train`: a dense baseline, optionally under network slimming's or sparse structure
+/// selection's penalty.
 pub fn train(
     ctx: &Context,
     name: &str,
     spec: ModelSpec,
     config: TrainConfig,
-    slimming: Option<f64>,
+    penalty: Option<TrainPenalty>,
     fresh: bool,
 ) -> Result<Checkpoint> {
-    let mut penalty = match slimming {
-        Some(lambda) => Some(SlimmingPenalty(
-            NetworkSlimmingConfig::new(0.0)
-                .with_penalty(lambda)
-                .init()?,
-        )),
-        None => None,
-    };
-    let hooks: &mut dyn Hooks = match &mut penalty {
-        Some(p) => p,
+    let previous = existing(ctx, name, "train", fresh)?;
+    let mut slimming;
+    let mut sss;
+    let hooks: &mut dyn Hooks = match penalty {
+        Some(TrainPenalty::Slimming(lambda)) => {
+            slimming = SlimmingPenalty(
+                NetworkSlimmingConfig::new(0.0)
+                    .with_penalty(lambda)
+                    .init()?,
+            );
+            &mut slimming
+        }
+        Some(TrainPenalty::SparseStructure(gamma)) => {
+            let saved = previous.as_ref().map(|c| c.meta.values.clone());
+            sss = SparseStructureHook::new(gamma, &saved.unwrap_or_default())?;
+            &mut sss
+        }
         None => &mut NoHooks,
     };
-    if let Some(c) = existing(ctx, name, "train", fresh)? {
+    if let Some(c) = previous {
         return resume(ctx, c, hooks);
     }
     ctx.device.seed(ctx.seed);
-    let model = spec.init(&ctx.device.clone().autodiff())?;
+    let mut model = spec.init(&ctx.device.clone().autodiff())?;
+    let scaled = matches!(penalty, Some(TrainPenalty::SparseStructure(_)));
+    if scaled {
+        model = sparse_structure::add_block_scales(model)?;
+    }
     let mut description = format!("dense {}", spec.describe());
-    if let Some(lambda) = slimming {
-        description.push_str(&format!(", BN-scale L1 penalty {lambda:e}"));
+    match penalty {
+        Some(TrainPenalty::Slimming(lambda)) => {
+            description.push_str(&format!(", BN-scale L1 penalty {lambda:e}"))
+        }
+        Some(TrainPenalty::SparseStructure(gamma)) => {
+            description.push_str(&format!(", block scales under L1 penalty {gamma:e}"))
+        }
+        None => {}
     }
     let mut meta = ctx.run_meta(name, "train", description, spec);
+    meta.block_scales = scaled;
     meta.method = "dense".into();
     meta.train = Some(ctx.adjust(config));
     train_new(ctx, model, meta, hooks)
@@ -146,6 +175,8 @@ pub fn finetune(
         format!("fine-tuned {}", parent.meta.description),
         parent.meta.model.clone(),
     );
+    meta.dense = parent.meta.dense.clone();
+    meta.block_scales = parent.meta.block_scales;
     meta.plans = parent.meta.plans.clone();
     meta.parent = Some(parent.meta.name.clone());
     meta.method = format!("{} + fine-tune", parent.meta.method_label());
@@ -172,7 +203,7 @@ pub fn scratch(
         return resume(ctx, c, &mut NoHooks);
     }
     let (parent, model) = ctx.load(from)?;
-    let dense = parent.meta.model.init(&ctx.device)?;
+    let dense = parent.meta.dense_spec().init(&ctx.device)?;
     let dense_metrics = ModelMetrics::of_model(&dense, ctx.input(1), forward)?;
     let pruned_metrics = ModelMetrics::of_model(&model.valid(), ctx.input(1), forward)?;
     let convention = Convention::Papers;
@@ -192,6 +223,8 @@ pub fn scratch(
         format!("Scratch-{variant:?} of {}", parent.meta.description),
         parent.meta.model.clone(),
     );
+    meta.dense = parent.meta.dense.clone();
+    meta.block_scales = parent.meta.block_scales;
     meta.plans = parent.meta.plans.clone();
     meta.parent = Some(parent.meta.name.clone());
     meta.method = format!("Scratch-{variant:?} of {}", parent.meta.method_label());

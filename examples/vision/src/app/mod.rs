@@ -13,6 +13,7 @@ pub mod pipeline;
 pub mod prune;
 pub mod recipe;
 pub mod report;
+pub mod sparse_structure;
 pub mod spec;
 pub mod study;
 pub mod synthetic;

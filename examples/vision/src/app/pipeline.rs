@@ -89,7 +89,10 @@ pub fn run_recipe(ctx: &Context, recipe: &Recipe, fresh: bool) -> Result<()> {
     println!("recipe {}: {}", recipe.name, recipe.summary);
     let mut ours = Vec::new();
     if let Some(prune_spec) = &recipe.prune {
-        let slimming = recipe.slimming.as_ref().map(|s| s.penalty);
+        let slimming = recipe
+            .slimming
+            .as_ref()
+            .map(|s| commands::TrainPenalty::Slimming(s.penalty));
         commands::train(ctx, &name("dense"), spec, train, slimming, fresh)?;
         prune_or_resume(
             ctx,

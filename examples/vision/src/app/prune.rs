@@ -6,6 +6,7 @@ use super::commands::existing;
 use super::context::Context;
 use super::error::{AppError, Result};
 use super::network::{Network, forward};
+use super::sparse_structure;
 use super::spec::{CriterionName, Method, PruneSpec, ScheduleName, ScopeName};
 use super::train::{Hooks, TrainConfig};
 use crate::with_replay_backend;
@@ -87,10 +88,14 @@ pub fn prune(
     spec.check()?;
     let (parent, model) = ctx.load(from)?;
     let mut meta = ctx.run_meta(name, "prune", spec.describe(), parent.meta.model.clone());
+    meta.dense = parent.meta.dense.clone();
+    meta.block_scales = parent.meta.block_scales;
     meta.plans = parent.meta.plans.clone();
     meta.parent = Some(parent.meta.name.clone());
     meta.method = spec.method_label();
-    meta.values.insert("target_sparsity".into(), spec.sparsity);
+    if spec.method != Method::SparseStructure {
+        meta.values.insert("target_sparsity".into(), spec.sparsity);
+    }
     let dir = ctx.dir(name);
     println!(
         "[{name}] pruning {}: {}",
@@ -119,6 +124,9 @@ pub fn prune(
             let (model, plans) = reconstruct(ctx, model, spec)?;
             meta.plans.extend(plans);
             model
+        }
+        (Method::SparseStructure, _) => {
+            sparse_structure::remove_zero_blocks(model, &mut meta, spec.block_tolerance)?
         }
         (Method::Obs, _) => {
             let moments = input_moments(ctx, &model, spec)?;
@@ -589,7 +597,13 @@ impl Hooks for SoftFilter {
 pub struct SlimmingPenalty(pub NetworkSlimming);
 
 impl Hooks for SlimmingPenalty {
-    fn gradients(&mut self, model: &Network, grads: GradientsParams) -> Result<GradientsParams> {
-        Ok(self.0.add_penalty(model, grads)?)
+    fn before_step(
+        &mut self,
+        model: Network,
+        grads: GradientsParams,
+        _lr: f64,
+    ) -> Result<(Network, GradientsParams)> {
+        let grads = self.0.add_penalty(&model, grads)?;
+        Ok((model, grads))
     }
 }

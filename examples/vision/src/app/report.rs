@@ -91,7 +91,7 @@ pub fn measure(runs: &Path, device: &Device, timing: Option<&Timing>) -> Result<
     let mut dense: HashMap<String, (Network, ModelMetrics)> = HashMap::new();
     for checkpoint in checkpoints(runs)? {
         let model = checkpoint.load_model(device)?;
-        let spec = &checkpoint.meta.model;
+        let spec = checkpoint.meta.dense_spec();
         let input = checkpoint.meta.input(1);
         let key = format!("{spec:?}");
         if !dense.contains_key(&key) {

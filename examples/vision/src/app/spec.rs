@@ -27,6 +27,10 @@ pub enum Method {
     Lasso,
     /// Layer-wise OBS with its optimal weight updates (Hassibi & Stork 1993).
     Obs,
+    /// Sparse structure selection (Huang & Wang 2018): remove the residual blocks whose
+    /// learned scale reached zero (train with `--sparse-structure γ` first); `sparsity` is
+    /// not used, the penalty decides.
+    SparseStructure,
 }
 
 /// A criterion by name.
@@ -164,6 +168,9 @@ pub struct PruneSpec {
     pub rounds: u64,
     /// Batches used by data-driven criteria and methods.
     pub calibration_batches: usize,
+    /// Sparse structure selection: remove the blocks whose learned scale is at most this in
+    /// magnitude (0: exactly zero, which changes no output).
+    pub block_tolerance: f64,
 }
 
 impl Default for PruneSpec {
@@ -182,6 +189,7 @@ impl Default for PruneSpec {
             schedule: ScheduleName::OneShot,
             rounds: 10,
             calibration_batches: 4,
+            block_tolerance: 0.0,
         }
     }
 }
@@ -194,6 +202,9 @@ impl PruneSpec {
 
     /// A one-line description for reports.
     pub fn describe(&self) -> String {
+        if self.method == Method::SparseStructure {
+            return self.method_label();
+        }
         let (what, how, when) = self.parts();
         let target = match self.to_arch {
             Some(a) => format!("to {}", a.name()),
@@ -206,6 +217,16 @@ impl PruneSpec {
     /// or `l1, element, global, agp (4 rounds)`: the name of a curve through runs of several
     /// sparsities.
     pub fn method_label(&self) -> String {
+        if self.method == Method::SparseStructure {
+            return if self.block_tolerance == 0.0 {
+                "sparse structure selection, zero-scale blocks removed".into()
+            } else {
+                format!(
+                    "sparse structure selection, blocks with |scale| <= {} removed",
+                    self.block_tolerance
+                )
+            };
+        }
         let (what, how, when) = self.parts();
         format!("{what}, {how}{when}")
     }
@@ -259,6 +280,12 @@ impl PruneSpec {
             return Err(AppError::invalid(
                 "to-arch",
                 "explicit layer widths are structural pruning: add `--structural`",
+            ));
+        }
+        if !(self.block_tolerance.is_finite() && self.block_tolerance >= 0.0) {
+            return Err(AppError::invalid(
+                "block tolerance",
+                format!("{} must be finite and non-negative", self.block_tolerance),
             ));
         }
         if self.calibration_batches == 0 {

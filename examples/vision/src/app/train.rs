@@ -19,6 +19,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -178,10 +179,21 @@ pub struct EpochLog {
 /// What a command adds to plain training: gradient changes (penalties) and model changes
 /// after steps and epochs (scheduled pruning, soft filter pruning).
 pub trait Hooks {
-    /// Change the gradients before the optimizer step.
-    fn gradients(&mut self, _model: &Network, grads: GradientsParams) -> Result<GradientsParams> {
-        Ok(grads)
+    /// Change the gradients (penalties), or the model and the gradients (parameters updated
+    /// by a rule of their own, taken out of the gradients), before the optimizer step at
+    /// learning rate `lr`.
+    fn before_step(
+        &mut self,
+        model: Network,
+        grads: GradientsParams,
+        _lr: f64,
+    ) -> Result<(Network, GradientsParams)> {
+        Ok((model, grads))
     }
+
+    /// Write what the hook needs to resume exactly (state not held by the model or the
+    /// optimizer) into the run's `values`, before every checkpoint.
+    fn save_state(&self, _model: &Network, _values: &mut BTreeMap<String, f64>) {}
 
     /// Change the model after step `step` (1-based, counted over the whole run).
     fn after_step(&mut self, model: Network, _step: u64, _bar: &ProgressBar) -> Result<Network> {
@@ -279,8 +291,8 @@ impl Trainer<'_> {
                 let loss = loss_fn.forward(logits, batch.targets);
                 loss_sum += loss.clone().into_scalar::<f32>() as f64 * chunk.len() as f64;
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
-                let grads = hooks.gradients(&model, grads)?;
-                model = optim.step(lr, model, grads);
+                let (stepped, grads) = hooks.before_step(model, grads, lr)?;
+                model = optim.step(lr, stepped, grads);
                 let step = epoch as u64 * steps_per_epoch + i as u64 + 1;
                 model = hooks.after_step(model, step, &bar)?;
                 bar.inc(chunk.len() as u64);
@@ -319,6 +331,7 @@ impl Trainer<'_> {
                 )
             });
             meta.history.push(log);
+            hooks.save_state(&model, &mut meta.values);
             meta.epochs_done = epoch + 1;
             meta.finished = meta.epochs_done == config.epochs && hooks.finishes_run();
             let keep_optim = (!meta.finished).then_some(&optim);

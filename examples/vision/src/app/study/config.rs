@@ -80,7 +80,37 @@ pub struct StudyConfig {
     pub space_tolerance: f64,
     /// The refined space keeps the FLOPs/parameter band of the best this fraction.
     pub space_band_fraction: f64,
+    /// Depth of the deeper ResNet of sparse structure selection, which removes whole
+    /// residual blocks (same widths as `depth`'s network; `3n − 2` of its blocks can go).
+    #[serde(default = "default_sss_depth")]
+    pub sss_depth: usize,
+    /// Sparse structure selection's L1 penalty γ on the block scales.
+    #[serde(default = "default_sss_penalty")]
+    pub sss_penalty: f64,
+    /// Blocks whose scale ends at most this in magnitude are removed: with momentum and a
+    /// decayed learning rate, a short training leaves penalised scales small but rarely
+    /// exactly zero.
+    #[serde(default = "default_sss_tolerance")]
+    pub sss_tolerance: f64,
 }
+
+/// Studies saved before sparse structure selection was part of them ran without it; these
+/// defaults (the presets' values) let them continue with it.
+fn default_sss_depth() -> usize {
+    20
+}
+
+fn default_sss_penalty() -> f64 {
+    SSS_PENALTY
+}
+
+fn default_sss_tolerance() -> f64 {
+    0.01
+}
+
+/// The presets' γ: ten times the paper's ImageNet value, as the study trains a few hundred
+/// steps instead of hundreds of thousands.
+const SSS_PENALTY: f64 = 0.1;
 
 impl StudyConfig {
     /// The preset of `scale`.
@@ -113,6 +143,9 @@ impl StudyConfig {
             space_macs: 0.4,
             space_tolerance: 0.15,
             space_band_fraction: 0.25,
+            sss_depth: default_sss_depth(),
+            sss_penalty: default_sss_penalty(),
+            sss_tolerance: default_sss_tolerance(),
         };
         match scale {
             StudyScale::Full => full,
@@ -198,6 +231,31 @@ impl StudyConfig {
         ResNetCifarConfig::new(self.depth)
             .blocks_per_stage()
             .map_err(|e| AppError::invalid("study depth", e.to_string()))?;
+        let n = ResNetCifarConfig::new(self.sss_depth)
+            .blocks_per_stage()
+            .map_err(|e| AppError::invalid("study sparse-structure depth", e.to_string()))?;
+        if n < 2 {
+            return bad(
+                "sparse-structure depth",
+                format!(
+                    "ResNet-{} has {n} block per stage; sparse structure selection needs \
+                     removable blocks (depth 14 or more)",
+                    self.sss_depth
+                ),
+            );
+        }
+        if !(self.sss_tolerance.is_finite() && (0.0..1.0).contains(&self.sss_tolerance)) {
+            return bad(
+                "sparse-structure tolerance",
+                format!("{} is outside [0, 1)", self.sss_tolerance),
+            );
+        }
+        if !(self.sss_penalty.is_finite() && self.sss_penalty > 0.0) {
+            return bad(
+                "sparse-structure penalty",
+                format!("γ = {} must be positive", self.sss_penalty),
+            );
+        }
         Ok(())
     }
 
@@ -207,6 +265,16 @@ impl StudyConfig {
         let w = self.width;
         ModelSpec::ResNet(
             ResNetCifarConfig::new(self.depth)
+                .with_stage_widths(Some(vec![w, 2 * w, 4 * w]))
+                .with_in_channels(dataset.shape().channels),
+        )
+    }
+
+    /// The deeper network of sparse structure selection: the same widths at `sss_depth`.
+    pub fn sss_network(&self, dataset: DatasetKind) -> ModelSpec {
+        let w = self.width;
+        ModelSpec::ResNet(
+            ResNetCifarConfig::new(self.sss_depth)
                 .with_stage_widths(Some(vec![w, 2 * w, 4 * w]))
                 .with_in_channels(dataset.shape().channels),
         )
@@ -262,6 +330,12 @@ mod tests {
         c.depth = 9;
         assert!(c.check().is_err());
         let mut c = StudyConfig::preset(StudyScale::Full);
+        c.sss_depth = 8;
+        assert!(c.check().unwrap_err().to_string().contains("removable"));
+        let mut c = StudyConfig::preset(StudyScale::Full);
+        c.sss_penalty = -0.1;
+        assert!(c.check().is_err());
+        let mut c = StudyConfig::preset(StudyScale::Full);
         c.criteria_ratios[1] = 1.0;
         assert!(
             c.check()
@@ -269,6 +343,18 @@ mod tests {
                 .to_string()
                 .contains("outside [0, 1)")
         );
+    }
+
+    #[test]
+    fn a_configuration_saved_before_sparse_structure_selection_reads_as_the_preset() {
+        let full = StudyConfig::preset(StudyScale::Full);
+        let mut json = serde_json::to_value(&full).unwrap();
+        let object = json.as_object_mut().unwrap();
+        object.remove("sss_depth");
+        object.remove("sss_penalty");
+        object.remove("sss_tolerance");
+        let old: StudyConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old, full);
     }
 
     #[test]

@@ -73,8 +73,13 @@ struct Watched<'a> {
 }
 
 impl Hooks for Watched<'_> {
-    fn gradients(&mut self, model: &Network, grads: GradientsParams) -> Result<GradientsParams> {
-        self.penalty.gradients(model, grads)
+    fn before_step(
+        &mut self,
+        model: Network,
+        grads: GradientsParams,
+        lr: f64,
+    ) -> Result<(Network, GradientsParams)> {
+        self.penalty.before_step(model, grads, lr)
     }
 
     fn after_epoch(&mut self, model: Network, epoch: usize) -> Result<Network> {

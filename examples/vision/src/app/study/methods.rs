@@ -151,6 +151,22 @@ impl RethinkingMethod {
 
 /// The dense run of every seed.
 pub const DENSE: &str = "dense";
+
+/// The runs of sparse structure selection, on the deeper network (`sss_depth`).
+pub mod sss {
+    /// The deeper network trained plainly: the dense reference of the others.
+    pub const DENSE: &str = "deep-dense";
+    /// The deeper network trained with block scales under the penalty.
+    pub const TRAINED: &str = "deep-sss";
+    /// Its zero-scale blocks removed.
+    pub const PRUNED: &str = "sss";
+    /// The pruned network fine-tuned.
+    pub const FINETUNED: &str = "sss-ft";
+    /// The pruned architecture re-initialised and trained for the dense epochs.
+    pub const SCRATCH_E: &str = "sss-scratch-e";
+    /// ... and for the dense computation budget.
+    pub const SCRATCH_B: &str = "sss-scratch-b";
+}
 /// The dense run trained with network slimming's penalty (also the early-bird run).
 pub const DENSE_SLIM: &str = "dense-slim";
 

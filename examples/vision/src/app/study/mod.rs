@@ -9,7 +9,8 @@
 //!   fine-tune, and the measured latency of each compacted network;
 //! - **pruning at initialization** at one parameter budget;
 //! - **early bird**: both detectors over the saved epochs, tickets drawn where they fire;
-//! - **rethinking**: six methods at two ratios, fine-tuned against Scratch-E and Scratch-B;
+//! - **rethinking**: six methods at two ratios, and sparse structure selection on a deeper
+//!   network, fine-tuned against Scratch-E and Scratch-B;
 //! - **lottery tickets** against random re-initialisation at two learning rates;
 //! - **pruning spaces**: subnetworks of one MAC regime, then a refined space.
 //!
@@ -60,6 +61,7 @@ pub fn tasks<'a>(ctx: &'a Context, layout: &'a Layout, config: &'a StudyConfig) 
     tasks.extend(early_bird::tasks(ctx, layout, config));
     tasks.extend(sections::pai(ctx, layout, config));
     tasks.extend(sections::rethinking(ctx, layout, config));
+    tasks.extend(sections::sparse_structure(ctx, layout, config));
     tasks.extend(sections::lottery(ctx, layout, config));
     tasks.extend(spaces::tasks(ctx, layout, config));
     tasks

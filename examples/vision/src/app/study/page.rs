@@ -5,14 +5,14 @@
 use super::super::checkpoint::{Checkpoint, write_atomic};
 use super::super::context::Context;
 use super::super::error::{AppError, Result};
-use super::super::network::{Network, forward};
+use super::super::network::{ModelSpec, Network, forward};
 use super::super::spec::CriterionName;
 use super::config::{StudyConfig, pct};
 use super::early_bird::{Detection, read_detection, ticket_runs};
 use super::layout::Layout;
 use super::methods::{
     CRITERIA, DENSE, DENSE_SLIM, PAI, RethinkingMethod, criterion_label, pai_is_structural,
-    pai_label, pai_name,
+    pai_label, pai_name, sss,
 };
 use super::plan::duration;
 use super::record::StudyRecord;
@@ -137,6 +137,14 @@ fn compare(
         )?)
 }
 
+/// Sparse structure selection's row of the Rethinking table.
+struct SssRow {
+    /// The markdown line.
+    line: String,
+    /// (Scratch-B, Scratch-E) matched or beat fine-tuning, when judged.
+    judged: Option<(bool, bool)>,
+}
+
 /// The dense reference.
 struct Dense {
     model: Network,
@@ -169,7 +177,10 @@ impl Page<'_> {
     }
 
     fn dense(&self) -> Result<Dense> {
-        let spec = self.config.network(self.ctx.dataset);
+        self.dense_of(&self.config.network(self.ctx.dataset))
+    }
+
+    fn dense_of(&self, spec: &ModelSpec) -> Result<Dense> {
         self.ctx.device.seed(0);
         let model = spec.init(&self.ctx.device)?;
         let metrics = ModelMetrics::of_model(&model, self.ctx.input(1), forward)?;
@@ -377,6 +388,14 @@ impl Page<'_> {
                 );
             }
         }
+        let deep = self.dense_of(&c.sss_network(self.ctx.dataset))?;
+        let sss_row = self.sss_row(&deep)?;
+        if let Some(judged) = sss_row.judged {
+            cells += 1;
+            b_ok += judged.0 as usize;
+            e_ok += judged.1 as usize;
+        }
+        md.push_str(&sss_row.line);
         let _ = writeln!(
             md,
             "\n**What we measured.** Scratch-B matched or beat fine-tuning (difference within \
@@ -385,17 +404,7 @@ impl Page<'_> {
              smaller than the seeds' spread.)\n",
             c.seeds.len()
         );
-        let _ = writeln!(
-            md,
-            "Sparse Structure Selection (Huang & Wang 2018), the paper's other automatic \
-             method, is not in this table: it removes whole residual blocks, a ResNet-{} has \
-             only {} block(s) that keep their shape (the only removable kind), and the \
-             example's checkpoints cannot yet describe a network with blocks removed. The \
-             library implements it (`SparseStructureSelection`, tested against hand-computed \
-             proximal steps).\n",
-            c.depth,
-            (c.depth - 2) / 6 * 3 - 2
-        );
+        self.sss_text(md);
         let _ = writeln!(
             md,
             "The paper's claim is that Scratch-B matches or beats fine-tuning; where it does \
@@ -407,6 +416,155 @@ impl Page<'_> {
             c.dense_epochs, c.finetune_epochs, c.scratch_max_extension, c.test_images
         );
         Ok(())
+    }
+
+    /// The table row of sparse structure selection, against the deeper dense network, and
+    /// whether Scratch-B and Scratch-E matched or beat fine-tuning (when there is a spread to
+    /// judge by).
+    fn sss_row(&self, deep: &Dense) -> Result<SssRow> {
+        let c = self.config;
+        let dir = |s| self.layout.rethinking(s);
+        let pruned = over_seeds(c, dir, sss::PRUNED);
+        let ft = over_seeds(c, dir, sss::FINETUNED);
+        let se = over_seeds(c, dir, sss::SCRATCH_E);
+        let sb = over_seeds(c, dir, sss::SCRATCH_B);
+        let removed: Vec<f64> = self
+            .sss_runs()
+            .iter()
+            .filter_map(|m| m.values.get("blocks_removed").copied())
+            .collect();
+        let blocks = match mean_std(&removed) {
+            Some((m, _)) => format!("{m:.1} of {} blocks", self.removable_blocks()),
+            None => "–".into(),
+        };
+        let kept = match first_model(self.ctx, c, dir, sss::PRUNED) {
+            Some(model) => {
+                let t = self.totals(deep, &model)?;
+                (
+                    format!(
+                        "{:.0}%",
+                        100.0 * t.nonzero_after as f64 / t.params_before as f64
+                    ),
+                    format!("{:.0}%", 100.0 * t.macs_after as f64 / t.macs_before as f64),
+                )
+            }
+            None => ("–".into(), "–".into()),
+        };
+        let diff = difference(&sb, &ft);
+        let judged_word = |w: &str| matches!(w, "higher" | "tie" | "lower");
+        let judged = match (diff, difference(&se, &ft)) {
+            (Some((_, wb)), Some((_, we))) if judged_word(wb) && judged_word(we) => Some((
+                matches!(wb, "higher" | "tie"),
+                matches!(we, "higher" | "tie"),
+            )),
+            _ => None,
+        };
+        let line = format!(
+            "| Sparse structure selection (ResNet-{}) | automatic | {blocks} | {} | {} | {} | {} | {} | {} | {} |\n",
+            c.sss_depth,
+            kept.0,
+            kept.1,
+            cell(&pruned),
+            cell(&ft),
+            cell(&se),
+            cell(&sb),
+            diff.map_or("–".into(), |(d, w)| format!("{} ({w})", signed(d)))
+        );
+        Ok(SssRow { line, judged })
+    }
+
+    /// The finished pruning runs of sparse structure selection, seed by seed.
+    fn sss_runs(&self) -> Vec<super::super::checkpoint::RunMeta> {
+        self.config
+            .seeds
+            .iter()
+            .filter_map(|&s| {
+                let c = Checkpoint::open(self.layout.rethinking(s).join(sss::PRUNED)).ok()?;
+                c.meta.finished.then_some(c.meta)
+            })
+            .collect()
+    }
+
+    /// Blocks of the deeper network that keep their shape: all but the first of stages 2
+    /// and 3.
+    fn removable_blocks(&self) -> usize {
+        (self.config.sss_depth - 2) / 6 * 3 - 2
+    }
+
+    /// How sparse structure selection ran, and which blocks it removed on every seed.
+    fn sss_text(&self, md: &mut String) {
+        let c = self.config;
+        let _ = writeln!(
+            md,
+            "Sparse structure selection (Huang & Wang 2018), the paper's other automatic \
+             method, removes whole residual blocks, so it runs on a deeper network: ResNet-{} \
+             at the same widths, whose {} blocks that keep their shape can go (the first \
+             blocks of stages 2 and 3 downsample and stay). It trains {} epochs like the dense \
+             networks, with a learned scale on every residual branch under the L1 penalty γ = \
+             {} (ten times the paper's ImageNet value: the study trains a few hundred steps), \
+             updated by the accelerated proximal gradient at the network's learning rate. \
+             With momentum and the decayed learning rate of the last epochs, a penalised scale \
+             ends small but rarely exactly zero, so blocks whose scale ends within {} of zero \
+             are removed (the accuracy right after removal shows what that costs; an exactly \
+             zero scale changes nothing) and the other scales are folded into their branch's \
+             last BatchNorm. Its parameters and MACs kept, and the Scratch-B budget, are \
+             relative to the dense ResNet-{} ({}); the same network under the penalty \
+             reached {}.\n",
+            c.sss_depth,
+            self.removable_blocks(),
+            c.dense_epochs,
+            c.sss_penalty,
+            c.sss_tolerance,
+            c.sss_depth,
+            cell(&over_seeds(c, |s| self.layout.rethinking(s), sss::DENSE)),
+            cell(&over_seeds(c, |s| self.layout.rethinking(s), sss::TRAINED)),
+        );
+        let runs = self.sss_runs();
+        if runs.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            md,
+            "| seed | blocks removed | scales within {} of zero | smallest \\|λ\\| left |\n|---|---:|---|---:|",
+            c.sss_tolerance
+        );
+        for meta in runs {
+            let scales: Vec<(&str, f64)> = meta
+                .values
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix("sss_scale.")?, *v)))
+                .collect();
+            let small = |v: f64| v.abs() <= c.sss_tolerance;
+            let zero: Vec<String> = scales
+                .iter()
+                .filter(|(_, v)| small(*v))
+                .map(|(k, v)| format!("{k} ({v:.1e})"))
+                .collect();
+            let smallest = scales
+                .iter()
+                .map(|(_, v)| v.abs())
+                .filter(|v| !small(*v))
+                .fold(f64::INFINITY, f64::min);
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                meta.seed,
+                meta.values
+                    .get("blocks_removed")
+                    .map_or("–".into(), |v| format!("{v:.0}")),
+                if zero.is_empty() {
+                    "none".to_string()
+                } else {
+                    zero.join(", ")
+                },
+                if smallest.is_finite() {
+                    format!("{smallest:.3}")
+                } else {
+                    "–".into()
+                }
+            );
+        }
+        md.push('\n');
     }
 
     fn lottery(&self, md: &mut String) {

@@ -5,11 +5,12 @@
 use super::super::commands;
 use super::super::context::Context;
 use super::super::prune::prune_or_resume;
+use super::super::spec::{Method, PruneSpec};
 use super::config::{StudyConfig, pct};
 use super::early_bird;
 use super::layout::{Layout, run_path};
 use super::methods::{
-    CRITERIA, DENSE, PAI, RethinkingMethod, criterion_name, criterion_spec, pai_name,
+    CRITERIA, DENSE, PAI, RethinkingMethod, criterion_name, criterion_spec, pai_name, sss,
 };
 use super::plan::Task;
 use burn_prune::schedule::methods::Scratch;
@@ -103,6 +104,90 @@ pub fn rethinking<'a>(
                     ));
                 }
             }
+        }
+    }
+    tasks
+}
+
+/// Cost of an epoch of the deeper network of sparse structure selection relative to the
+/// study's network, for the time estimate (ResNet-20 against ResNet-8 at width 8: 320
+/// against 900 images per second here).
+const DEEP_COST: f64 = 2.8;
+
+/// Sparse structure selection on each seed: the deeper network trained plainly (its dense
+/// reference) and with block scales under the penalty; the zero-scale blocks removed;
+/// fine-tuned, Scratch-E and Scratch-B.
+pub fn sparse_structure<'a>(
+    ctx: &'a Context,
+    layout: &'a Layout,
+    config: &'a StudyConfig,
+) -> Vec<Task<'a>> {
+    let mut tasks = Vec::new();
+    let spec = config.sss_network(ctx.dataset);
+    let e = config.dense_epochs as f64 * DEEP_COST;
+    let f = config.finetune_epochs as f64 * DEEP_COST;
+    let label = format!("ResNet-{}", config.sss_depth);
+    for &seed in &config.seeds {
+        let cell = ctx.scoped(layout.rethinking(seed), seed);
+        let (c, s) = (cell.clone(), spec.clone());
+        tasks.push(Task::new(
+            format!("seed {seed}: dense {label}"),
+            e,
+            move || commands::train(&c, sss::DENSE, s, config.dense(), None, false).map(drop),
+        ));
+        let (c, s) = (cell.clone(), spec.clone());
+        tasks.push(Task::new(
+            format!("seed {seed}: {label} with sparse structure selection"),
+            e,
+            move || {
+                let penalty = commands::TrainPenalty::SparseStructure(config.sss_penalty);
+                commands::train(&c, sss::TRAINED, s, config.dense(), Some(penalty), false).map(drop)
+            },
+        ));
+        let c = cell.clone();
+        tasks.push(Task::new(
+            format!("seed {seed}: blocks with a (near-)zero scale removed"),
+            0.1,
+            move || {
+                let spec = PruneSpec {
+                    method: Method::SparseStructure,
+                    block_tolerance: config.sss_tolerance,
+                    ..PruneSpec::default()
+                };
+                let train = config.finetune(config.finetune_epochs);
+                prune_or_resume(&c, sss::TRAINED, sss::PRUNED, &spec, train, false).map(drop)
+            },
+        ));
+        let c = cell.clone();
+        tasks.push(Task::new(
+            format!("seed {seed}: sparse structure selection fine-tuned"),
+            f * PRUNED_COST,
+            move || {
+                let train = config.finetune(config.finetune_epochs);
+                commands::finetune(&c, sss::PRUNED, sss::FINETUNED, train, false).map(drop)
+            },
+        ));
+        for (variant, name, units) in [
+            (Scratch::E, sss::SCRATCH_E, e * PRUNED_COST),
+            (Scratch::B, sss::SCRATCH_B, e),
+        ] {
+            let c = cell.clone();
+            tasks.push(Task::new(
+                format!("seed {seed}: sparse structure selection Scratch-{variant:?}"),
+                units,
+                move || {
+                    commands::scratch(
+                        &c,
+                        sss::PRUNED,
+                        name,
+                        variant,
+                        config.dense(),
+                        Some(config.scratch_max_extension),
+                        false,
+                    )
+                    .map(drop)
+                },
+            ));
         }
     }
     tasks
