@@ -707,3 +707,127 @@ fn study_steps_on_wgpu_equal_cpu() {
     assert_eq!(widths(&cpu, "preconfig-cpu"), widths(&gpu, "preconfig-gpu"));
     std::fs::remove_dir_all(&runs).ok();
 }
+
+/// Sparse structure selection from the command line: `train --sparse-structure γ` stopped
+/// after one epoch resumes exactly (the scales' momentum buffers are saved with the run);
+/// `prune --method sparse-structure` removes the blocks whose scale reached zero without
+/// changing a prediction; the smaller network is fine-tuned and trained from scratch with
+/// the budget of the unpruned ResNet-20.
+#[test]
+fn sparse_structure_selection_resumes_exactly_and_removes_blocks() {
+    let runs = temp_dir("sss");
+    // γ = 10 at lr 0.1 (threshold 1 per step): every scale is exactly zero from the second
+    // step on, and the momentum buffer after the first step (one step per epoch here) is
+    // what drives the second.
+    let train = |name: &str, more: &[&str]| {
+        let mut args = vec!["train", "--sparse-structure", "10", "--name", name];
+        args.extend(more);
+        small_cifar10(&runs, &args)
+    };
+    let out = train("straight", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = train("stopped", &["--stop-after-epochs", "1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let saved = meta(&runs, "stopped");
+    assert!(saved.block_scales);
+    assert!(
+        saved.values.keys().any(|k| k.starts_with("sss_velocity.")),
+        "{:?}",
+        saved.values
+    );
+    let out = train("stopped", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("resuming after epoch 1"),
+        "{}",
+        text(&out)
+    );
+    let scales = |name: &str| -> Vec<f32> {
+        let Network::ResNet(m) = load(&runs, name) else {
+            panic!("a ResNet")
+        };
+        burn_prune::schedule::methods::block_scales(&m)
+            .unwrap()
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect()
+    };
+    assert_eq!(scales("stopped"), scales("straight"));
+    assert_eq!(scales("straight"), vec![0.0; 9]);
+    let diff = max_difference(&load(&runs, "straight"), &load(&runs, "stopped"));
+    assert!(diff < 1e-5, "max difference {diff}");
+
+    let out = small_cifar10(
+        &runs,
+        &[
+            "prune",
+            "--from",
+            "straight",
+            "--method",
+            "sparse-structure",
+            "--name",
+            "cut",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let cut = meta(&runs, "cut");
+    // 7 of ResNet-20's 9 blocks keep their shape and go; the downsampling ones stay.
+    assert_eq!(cut.values["blocks_removed"], 7.0);
+    assert!(!cut.block_scales);
+    let burn_prune_vision::app::network::ModelSpec::ResNet(config) = &cut.model else {
+        panic!("a ResNet")
+    };
+    assert_eq!(config.stage_blocks, Some(vec![0, 1, 1]));
+    assert!(cut.dense.is_some());
+    // Exact removal: every prediction is the trained network's.
+    assert_eq!(cut.accuracy(), meta(&runs, "straight").accuracy());
+    let Network::ResNet(small) = load(&runs, "cut") else {
+        panic!("a ResNet")
+    };
+    assert!(small.layer1.is_empty() && small.layer2.len() == 1 && small.layer3.len() == 1);
+
+    let out = small_cifar10(&runs, &["finetune", "--from", "cut", "--name", "cut-ft"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(meta(&runs, "cut-ft").finished);
+    let out = small_cifar10(&runs, &["scratch", "--from", "cut", "--name", "cut-b"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The budget is the unpruned ResNet-20's MACs over the cut network's.
+    assert!(
+        meta(&runs, "cut-b").values["budget_extension"] > 3.0,
+        "{:?}",
+        meta(&runs, "cut-b").values
+    );
+
+    // A network trained without the penalty has no scales to read; a VGG has no blocks.
+    let out = small_cifar10(&runs, &["train", "--name", "plain"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = small_cifar10(
+        &runs,
+        &[
+            "prune",
+            "--from",
+            "plain",
+            "--method",
+            "sparse-structure",
+            "--name",
+            "bad",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--sparse-structure"), "{}", text(&out));
+    let out = small_cifar10(
+        &runs,
+        &[
+            "train",
+            "--arch",
+            "vgg16",
+            "--sparse-structure",
+            "0.1",
+            "--name",
+            "vgg",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("ResNet"), "{}", text(&out));
+    std::fs::remove_dir_all(&runs).ok();
+}

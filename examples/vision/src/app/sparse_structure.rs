@@ -76,7 +76,7 @@ fn resnet_only(model: Network) -> Result<burn_prune::models::ResNetCifar> {
         Network::ResNet(m) => Ok(m),
         Network::Vgg(_) => Err(AppError::invalid(
             WHAT,
-            "removes residual blocks: a VGG has none",
+            "removes residual blocks: a VGG has none; use a ResNet (--arch resnet20, ...)",
         )),
     }
 }
