@@ -831,3 +831,80 @@ fn sparse_structure_selection_resumes_exactly_and_removes_blocks() {
     assert!(text(&out).contains("ResNet"), "{}", text(&out));
     std::fs::remove_dir_all(&runs).ok();
 }
+
+/// Sparse structure selection on wgpu as on the CPU: two training steps from the same
+/// weights move the block scales to the same values, and the blocks a large penalty zeroes
+/// are removed alike, the smaller networks giving the same logits.
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+fn sparse_structure_selection_on_wgpu_equals_cpu() {
+    use burn_prune_vision::app::context::Context;
+    use burn_prune_vision::app::prune::prune;
+    use burn_prune_vision::app::sparse_structure::{SparseStructureHook, add_block_scales};
+    use burn_prune_vision::app::spec::{Method, PruneSpec};
+    use burn_prune_vision::app::study::{StudyConfig, StudyScale};
+    let runs = temp_dir("wgpu-sss");
+    let (cpu, gpu) = cpu_and_wgpu(&runs, DatasetKind::FashionMnist);
+    let spec = StudyConfig::preset(StudyScale::Full).sss_network(DatasetKind::FashionMnist);
+    cpu.device.seed(8);
+    let model = add_block_scales(spec.init(&cpu.device).unwrap()).unwrap();
+    let mut init = RunMeta::new("init", "train", "fresh".into(), spec, 0);
+    init.dataset = DatasetKind::FashionMnist;
+    init.block_scales = true;
+    // Two steps of 16 images at lr 0.1 (no decay), no augmentation.
+    init.train = Some(TrainConfig {
+        epochs: 1,
+        batch_size: 16,
+        milestones: Vec::new(),
+        augment: false,
+        ..TrainConfig::default()
+    });
+    Checkpoint::save(runs.join("init"), init, &model, None).unwrap();
+    let trained = |ctx: &Context, name: &str, gamma: f64| {
+        let start = Checkpoint::open(runs.join("init")).unwrap();
+        let model = start.load_model(&ctx.device.clone().autodiff()).unwrap();
+        let mut meta = start.meta.clone();
+        meta.name = name.into();
+        let mut hook = SparseStructureHook::new(gamma, &meta.values).unwrap();
+        ctx.trainer()
+            .fit(model, meta, &runs.join(name), &mut hook)
+            .unwrap();
+        let Network::ResNet(m) = load(&runs, name) else {
+            panic!("a ResNet")
+        };
+        burn_prune::schedule::methods::block_scales(&m).unwrap()
+    };
+    let (a, b) = (trained(&cpu, "g1-cpu", 1.0), trained(&gpu, "g1-gpu", 1.0));
+    for ((block, x), (_, y)) in a.iter().zip(&b) {
+        assert!((x - y).abs() < 1e-3, "{block}: {x} on the CPU, {y} on wgpu");
+        assert!(*x < 0.9, "{block}: the penalty moved it only to {x}");
+    }
+    let zeroed = trained(&cpu, "g10-cpu", 10.0);
+    assert_eq!(zeroed, trained(&gpu, "g10-gpu", 10.0));
+    assert!(zeroed.iter().all(|(_, l)| *l == 0.0), "{zeroed:?}");
+    let step = PruneSpec {
+        method: Method::SparseStructure,
+        ..PruneSpec::default()
+    };
+    let on_cpu = prune(&cpu, "g10-cpu", "cut-cpu", &step, TrainConfig::finetune()).unwrap();
+    let on_gpu = prune(&gpu, "g10-gpu", "cut-gpu", &step, TrainConfig::finetune()).unwrap();
+    assert_eq!(
+        format!("{:?}", on_cpu.meta.model),
+        format!("{:?}", on_gpu.meta.model)
+    );
+    assert_eq!(on_cpu.meta.values["blocks_removed"], 7.0);
+    let x = Tensor::<4>::random(
+        [4, 1, 28, 28],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &cpu.device,
+    );
+    let l_cpu = on_cpu.load_model(&cpu.device).unwrap().forward(x.clone());
+    let l_gpu = on_gpu
+        .load_model(&gpu.device)
+        .unwrap()
+        .forward(x.to_device(&gpu.device))
+        .to_device(&cpu.device);
+    let diff = (l_cpu - l_gpu).abs().max().into_scalar::<f32>();
+    assert!(diff < 1e-3, "logits differ by {diff}");
+    std::fs::remove_dir_all(&runs).ok();
+}
