@@ -76,6 +76,12 @@ fn the_miniature_study_writes_every_section_from_its_runs() {
                 "thinet-60-ft",
                 "lasso-30-ft",
                 "slimming-60-ft",
+                "deep-dense",
+                "deep-sss",
+                "sss",
+                "sss-ft",
+                "sss-scratch-e",
+                "sss-scratch-b",
             ][..],
         ),
         (
@@ -148,6 +154,31 @@ fn the_miniature_study_writes_every_section_from_its_runs() {
             l1.contains(&one_seed_cell(&s0("rethinking").join(run))),
             "{run}: {l1}"
         );
+    }
+    // Sparse structure selection: its row holds its runs' accuracies, its pruned network is
+    // ResNet-20 without the blocks the record says were removed, and its Scratch-B budget is
+    // counted against the dense ResNet-20.
+    let sss_row = page
+        .lines()
+        .find(|l| l.starts_with("| Sparse structure selection (ResNet-20) | automatic |"))
+        .unwrap();
+    for run in ["sss", "sss-ft", "sss-scratch-e", "sss-scratch-b"] {
+        assert!(
+            sss_row.contains(&one_seed_cell(&s0("rethinking").join(run))),
+            "{run}: {sss_row}"
+        );
+    }
+    let cut = Checkpoint::open(s0("rethinking").join("sss")).unwrap().meta;
+    let burn_prune_vision::app::network::ModelSpec::ResNet(config) = &cut.model else {
+        panic!("a ResNet")
+    };
+    let left: usize = config.resolved_stage_blocks().unwrap().iter().sum();
+    assert_eq!(left + cut.values["blocks_removed"] as usize, 9);
+    let scratch_b = Checkpoint::open(s0("rethinking").join("sss-scratch-b"))
+        .unwrap()
+        .meta;
+    if left < 9 {
+        assert!(scratch_b.values["budget_extension"] > 1.0);
     }
     let lottery = page
         .lines()
