@@ -89,11 +89,12 @@ pub fn run_recipe(ctx: &Context, recipe: &Recipe, fresh: bool) -> Result<()> {
     println!("recipe {}: {}", recipe.name, recipe.summary);
     let mut ours = Vec::new();
     if let Some(prune_spec) = &recipe.prune {
-        let slimming = recipe
-            .slimming
-            .as_ref()
-            .map(|s| commands::TrainPenalty::Slimming(s.penalty));
-        commands::train(ctx, &name("dense"), spec, train, slimming, fresh)?;
+        let penalty = match (&recipe.slimming, &recipe.sparse_structure) {
+            (Some(s), _) => Some(commands::TrainPenalty::Slimming(s.penalty)),
+            (None, Some(s)) => Some(commands::TrainPenalty::SparseStructure(s.penalty)),
+            (None, None) => None,
+        };
+        commands::train(ctx, &name("dense"), spec, train, penalty, fresh)?;
         prune_or_resume(
             ctx,
             &name("dense"),

@@ -30,6 +30,10 @@ pub struct Recipe {
     /// Network slimming's L1 penalty on BatchNorm scales during dense training.
     #[serde(default)]
     pub slimming: Option<SlimmingSection>,
+    /// Sparse structure selection's L1 penalty on learned block scales during dense training
+    /// (ResNets; prune with `method = "sparse-structure"`).
+    #[serde(default)]
+    pub sparse_structure: Option<SparseStructureSection>,
     /// The pruning step after dense training.
     #[serde(default)]
     pub prune: Option<PruneSpec>,
@@ -111,6 +115,14 @@ pub struct SlimmingSection {
     pub penalty: f64,
 }
 
+/// Sparse structure selection's sparsity training.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SparseStructureSection {
+    /// γ of `γ·Σ|λ|` over the block scales.
+    pub penalty: f64,
+}
+
 /// Pruning at initialization.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -144,7 +156,12 @@ impl Recipe {
     /// and column, unknown keys, a missing or contradictory section).
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(AppError::io(path))?;
-        let recipe: Recipe = toml::from_str(&text).map_err(|e| AppError::Recipe {
+        Self::parse(&text, path)
+    }
+
+    /// Parse and check the text of a recipe read from `path` (named in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let recipe: Recipe = toml::from_str(text).map_err(|e| AppError::Recipe {
             path: path.into(),
             reason: e.to_string(),
         })?;
@@ -170,6 +187,61 @@ impl Recipe {
         if let Some(p) = &self.prune {
             p.check().map_err(|e| format!("[prune]: {e}"))?;
         }
+        if self.slimming.is_some() && self.sparse_structure.is_some() {
+            return Err("[slimming] and [sparse_structure] are two penalties: give one".into());
+        }
+        let removes_blocks = self
+            .prune
+            .as_ref()
+            .is_some_and(|p| p.method == super::spec::Method::SparseStructure);
+        if removes_blocks != self.sparse_structure.is_some() {
+            return Err(
+                "[sparse_structure] (the penalty during dense training) and [prune] method = \
+                 \"sparse-structure\" (the block removal) go together"
+                    .into(),
+            );
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = r#"
+name = "sss"
+summary = "s"
+[paper]
+citation = "Huang & Wang 2018"
+source = "Table 2"
+[model]
+arch = "resnet20"
+[train]
+epochs = 2
+"#;
+
+    fn parse(tail: &str) -> std::result::Result<Recipe, String> {
+        Recipe::parse(&format!("{HEAD}{tail}"), Path::new("sss.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn sparse_structure_recipes_pair_the_penalty_with_the_removal() {
+        let ok = parse(
+            "[sparse_structure]\npenalty = 0.1\n[prune]\nmethod = \"sparse-structure\"\nblock_tolerance = 0.01\n",
+        )
+        .unwrap();
+        assert_eq!(ok.sparse_structure.unwrap().penalty, 0.1);
+        assert_eq!(ok.prune.unwrap().block_tolerance, 0.01);
+        let e = parse("[prune]\nmethod = \"sparse-structure\"\n").unwrap_err();
+        assert!(e.contains("sss.toml") && e.contains("go together"), "{e}");
+        let e = parse("[sparse_structure]\npenalty = 0.1\n[prune]\nmethod = \"slimming\"\n")
+            .unwrap_err();
+        assert!(e.contains("go together"), "{e}");
+        let e = parse(
+            "[slimming]\npenalty = 1e-4\n[sparse_structure]\npenalty = 0.1\n[prune]\nmethod = \"sparse-structure\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("two penalties"), "{e}");
     }
 }
