@@ -1,7 +1,8 @@
-//! Dense `f64` matrices and the few factorizations the reconstruction methods need
-//! (Cholesky, symmetric positive definite solves and inverses, least squares).
+//! Dense `f64` matrices for the reconstruction methods, with `nalgebra`'s Cholesky
+//! factorization behind the solves, inverses and least squares they need.
 
 use crate::error::{DataError, Result};
+use nalgebra::{Cholesky, DMatrix, Dyn};
 
 /// A dense row-major `f64` matrix.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,51 +81,37 @@ impl Matrix {
                 other.rows,
             ));
         }
-        let mut out = Matrix::zeros(self.rows, other.cols);
-        for i in 0..self.rows {
-            for k in 0..self.cols {
-                let a = self.data[i * self.cols + k];
-                if a == 0.0 {
-                    continue;
-                }
-                let row = &other.data[k * other.cols..(k + 1) * other.cols];
-                let out_row = &mut out.data[i * other.cols..(i + 1) * other.cols];
-                for (o, b) in out_row.iter_mut().zip(row) {
-                    *o += a * b;
-                }
-            }
-        }
-        Ok(out)
+        Ok(Matrix::from_nalgebra(
+            &(self.to_nalgebra() * other.to_nalgebra()),
+        ))
     }
 
     /// The Gram matrix `selfᵀ · self` (`cols × cols`).
     pub fn gram(&self) -> Matrix {
-        let n = self.cols;
-        let mut g = Matrix::zeros(n, n);
-        for r in 0..self.rows {
-            let row = self.row(r);
-            for i in 0..n {
-                let a = row[i];
-                if a == 0.0 {
-                    continue;
-                }
-                for (out, b) in g.data[i * n + i..(i + 1) * n].iter_mut().zip(&row[i..]) {
-                    *out += a * b;
-                }
-            }
+        let m = self.to_nalgebra();
+        Matrix::from_nalgebra(&m.tr_mul(&m))
+    }
+
+    /// The same matrix as a `nalgebra` matrix, to use its factorizations.
+    pub fn to_nalgebra(&self) -> DMatrix<f64> {
+        DMatrix::from_row_slice(self.rows, self.cols, &self.data)
+    }
+
+    /// A `nalgebra` matrix back in row-major storage.
+    pub fn from_nalgebra(m: &DMatrix<f64>) -> Matrix {
+        let (rows, cols) = m.shape();
+        Matrix {
+            rows,
+            cols,
+            data: m.transpose().as_slice().to_vec(),
         }
-        for i in 0..n {
-            for j in 0..i {
-                g.data[i * n + j] = g.data[j * n + i];
-            }
-        }
-        g
     }
 }
 
-/// The lower Cholesky factor `L` of a symmetric positive definite `a` (`a = L·Lᵀ`); `problem`
-/// names the computation in the error for a matrix that is not positive definite.
-pub fn cholesky(a: &Matrix, problem: &str) -> Result<Matrix> {
+/// The Cholesky factorization of a symmetric positive definite `a` (`nalgebra`'s); `problem`
+/// names the computation in the error for a matrix that is not square, not finite or not
+/// positive definite.
+pub fn cholesky(a: &Matrix, problem: &str) -> Result<Cholesky<f64, Dyn>> {
     if a.rows != a.cols {
         return Err(DataError::shape(
             problem,
@@ -132,61 +119,34 @@ pub fn cholesky(a: &Matrix, problem: &str) -> Result<Matrix> {
             format!("{}×{}", a.rows, a.cols),
         ));
     }
-    let n = a.rows;
-    let mut l = Matrix::zeros(n, n);
-    for j in 0..n {
-        let mut d = a.get(j, j);
-        for k in 0..j {
-            d -= l.get(j, k) * l.get(j, k);
-        }
-        if !(d > 0.0 && d.is_finite()) {
-            return Err(DataError::Numerical {
-                problem: problem.to_string(),
-                reason: format!(
-                    "the matrix is not positive definite (pivot {j} is {d:e}); add damping"
-                ),
-            });
-        }
-        let d = d.sqrt();
-        *l.get_mut(j, j) = d;
-        for i in j + 1..n {
-            let mut s = a.get(i, j);
-            for k in 0..j {
-                s -= l.get(i, k) * l.get(j, k);
-            }
-            *l.get_mut(i, j) = s / d;
-        }
+    if let Some(pos) = a.data.iter().position(|v| !v.is_finite()) {
+        return Err(DataError::Numerical {
+            problem: problem.to_string(),
+            reason: format!(
+                "entry ({}, {}) is {}",
+                pos / a.cols,
+                pos % a.cols,
+                a.data[pos]
+            ),
+        });
     }
-    Ok(l)
+    Cholesky::new(a.to_nalgebra()).ok_or_else(|| DataError::Numerical {
+        problem: problem.to_string(),
+        reason: format!(
+            "the {n}×{n} matrix is not positive definite; add damping",
+            n = a.rows
+        ),
+    })
 }
 
-/// Solve `L·Lᵀ·x = b` for each column of `b` given the Cholesky factor `l`.
-pub fn cholesky_solve(l: &Matrix, b: &Matrix) -> Matrix {
-    let n = l.rows;
-    let mut x = b.clone();
-    for c in 0..b.cols {
-        for i in 0..n {
-            let mut s = x.get(i, c);
-            for k in 0..i {
-                s -= l.get(i, k) * x.get(k, c);
-            }
-            *x.get_mut(i, c) = s / l.get(i, i);
-        }
-        for i in (0..n).rev() {
-            let mut s = x.get(i, c);
-            for k in i + 1..n {
-                s -= l.get(k, i) * x.get(k, c);
-            }
-            *x.get_mut(i, c) = s / l.get(i, i);
-        }
-    }
-    x
+/// Solve `a·x = b` for each column of `b` given the Cholesky factorization of `a`.
+pub fn cholesky_solve(factor: &Cholesky<f64, Dyn>, b: &Matrix) -> Matrix {
+    Matrix::from_nalgebra(&factor.solve(&b.to_nalgebra()))
 }
 
 /// The inverse of a symmetric positive definite matrix.
 pub fn spd_inverse(a: &Matrix, problem: &str) -> Result<Matrix> {
-    let l = cholesky(a, problem)?;
-    Ok(cholesky_solve(&l, &Matrix::identity(a.rows)))
+    Ok(Matrix::from_nalgebra(&cholesky(a, problem)?.inverse()))
 }
 
 /// The least-squares solution `x = argmin ‖a·x − b‖²` (for each column of `b`) through the
@@ -204,8 +164,7 @@ pub fn least_squares(a: &Matrix, b: &Matrix, ridge: f64, problem: &str) -> Resul
         *g.get_mut(i, i) += ridge;
     }
     let rhs = a.transpose().matmul(b)?;
-    let l = cholesky(&g, problem)?;
-    Ok(cholesky_solve(&l, &rhs))
+    Ok(cholesky_solve(&cholesky(&g, problem)?, &rhs))
 }
 
 #[cfg(test)]
@@ -238,5 +197,25 @@ mod tests {
     fn not_positive_definite_is_an_error() {
         let a = Matrix::from_vec(2, 2, vec![1.0, 2.0, 2.0, 1.0]).unwrap();
         assert!(cholesky(&a, "test").is_err());
+        let nan = Matrix::from_vec(1, 1, vec![f64::NAN]).unwrap();
+        assert!(
+            cholesky(&nan, "test")
+                .unwrap_err()
+                .to_string()
+                .contains("NaN")
+        );
+    }
+
+    #[test]
+    fn products_match_hand_computed_ones() {
+        let a = Matrix::from_vec(2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        let b = Matrix::from_vec(3, 1, vec![1.0, 0.0, -1.0]).unwrap();
+        assert_eq!(a.matmul(&b).unwrap().data, vec![-2.0, -2.0]);
+        // aᵀa = [[17, 22, 27], [22, 29, 36], [27, 36, 45]].
+        assert_eq!(
+            a.gram().data,
+            vec![17.0, 22.0, 27.0, 22.0, 29.0, 36.0, 27.0, 36.0, 45.0]
+        );
+        assert!(a.matmul(&a).is_err());
     }
 }

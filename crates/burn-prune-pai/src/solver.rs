@@ -110,6 +110,7 @@
 //! layer keeps the same *number* of weights `1/λ`. The tests check the solver against it.
 
 use crate::error::{PaiError, Result};
+use nalgebra::{Cholesky, DMatrix, DVector};
 
 /// Factor `μ` by which the barrier parameter `t` grows after each centring.
 const BARRIER_GROWTH: f64 = 16.0;
@@ -1085,9 +1086,9 @@ impl<'a> Barrier<'a> {
     }
 }
 
-/// Solves `A z = b` for a symmetric positive definite row-major `A` by Cholesky factorisation
-/// after the symmetric scaling `D^{-1/2} A D^{-1/2}` with `D = diag(A)`. Returns `None` when `A`
-/// is not numerically positive definite.
+/// Solves `A z = b` for a symmetric positive definite row-major `A` by `nalgebra`'s Cholesky
+/// factorisation after the symmetric scaling `D^{-1/2} A D^{-1/2}` with `D = diag(A)`. Returns
+/// `None` when `A` is not numerically positive definite.
 fn solve_positive_definite(matrix: &[f64], rhs: &[f64]) -> Option<Vec<f64>> {
     let n = rhs.len();
     let scale: Vec<f64> = (0..n)
@@ -1096,50 +1097,12 @@ fn solve_positive_definite(matrix: &[f64], rhs: &[f64]) -> Option<Vec<f64>> {
             (d > 0.0 && d.is_finite()).then(|| 1.0 / d.sqrt())
         })
         .collect::<Option<_>>()?;
-    let mut factor: Vec<f64> = (0..n * n)
-        .map(|ij| matrix[ij] * scale[ij / n] * scale[ij % n])
-        .collect();
-    cholesky_in_place(&mut factor, n)?;
-    let scaled_rhs: Vec<f64> = rhs.iter().zip(&scale).map(|(r, s)| r * s).collect();
-    let solution = cholesky_substitute(&factor, n, &scaled_rhs);
-    Some(solution.iter().zip(&scale).map(|(z, s)| z * s).collect())
-}
-
-/// Overwrites the lower triangle of the row-major `matrix` with `L` such that `L Lᵀ = matrix`.
-fn cholesky_in_place(matrix: &mut [f64], n: usize) -> Option<()> {
-    for j in 0..n {
-        let (row_j, later) = matrix[j * n..].split_at_mut(n);
-        let pivot = row_j[j] - dot(&row_j[..j], &row_j[..j]);
-        if !(pivot > 0.0 && pivot.is_finite()) {
-            return None;
-        }
-        let pivot = pivot.sqrt();
-        row_j[j] = pivot;
-        for row_i in later.chunks_exact_mut(n) {
-            row_i[j] = (row_i[j] - dot(&row_i[..j], &row_j[..j])) / pivot;
-        }
-    }
-    Some(())
-}
-
-/// The dot product of two slices of equal length.
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// Solves `L Lᵀ z = rhs` with the factor from [`cholesky_in_place`].
-fn cholesky_substitute(factor: &[f64], n: usize, rhs: &[f64]) -> Vec<f64> {
-    let mut y = vec![0.0; n];
-    for i in 0..n {
-        let row = &factor[i * n..i * n + i];
-        y[i] = (rhs[i] - dot(row, &y[..i])) / factor[i * n + i];
-    }
-    let mut z = vec![0.0; n];
-    for i in (0..n).rev() {
-        let below: f64 = (i + 1..n).map(|p| factor[p * n + i] * z[p]).sum();
-        z[i] = (y[i] - below) / factor[i * n + i];
-    }
-    z
+    let scaled = DMatrix::from_fn(n, n, |i, j| matrix[i * n + j] * scale[i] * scale[j]);
+    let factor = Cholesky::new(scaled)?;
+    let scaled_rhs = DVector::from_iterator(n, rhs.iter().zip(&scale).map(|(r, s)| r * s));
+    let solution = factor.solve(&scaled_rhs);
+    let z: Vec<f64> = solution.iter().zip(&scale).map(|(z, s)| z * s).collect();
+    z.iter().all(|v| v.is_finite()).then_some(z)
 }
 
 #[cfg(test)]

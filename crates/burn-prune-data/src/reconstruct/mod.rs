@@ -44,9 +44,10 @@ pub(crate) fn normal_equations(
     for i in 0..g.rows {
         *g.get_mut(i, i) += ridge;
     }
-    let l = cholesky(&g, problem)?;
+    let factor = cholesky(&g, problem)?;
+    let l = factor.l_dirty();
     if check_rank
-        && let Some(j) = (0..g.rows).find(|&j| l.get(j, j).powi(2) <= RANK_TOLERANCE * g.get(j, j))
+        && let Some(j) = (0..g.rows).find(|&j| l[(j, j)].powi(2) <= RANK_TOLERANCE * g.get(j, j))
     {
         return Err(DataError::Numerical {
             problem: problem.to_string(),
@@ -57,7 +58,7 @@ pub(crate) fn normal_equations(
         });
     }
     let rhs = a.transpose().matmul(b)?;
-    Ok(cholesky_solve(&l, &rhs))
+    Ok(cholesky_solve(&factor, &rhs))
 }
 
 /// Check that `m` is non-empty, that its values fill `rows × cols`, and that all are finite.
