@@ -181,21 +181,43 @@ impl ModuleVisitor for AddressVisitor {
             id: param.id,
             shape: param.lazy_shape().as_slice().to_vec(),
             kind,
-            running_stat: name.starts_with("running_"),
+            running_stat: is_running_stat(name),
             reparameterization: None,
         });
     }
 }
 
-/// The module path during a visit: pushed on `enter_module`, popped on `exit_module`.
-#[derive(Default)]
-pub(crate) struct PathStack(Vec<String>);
+/// Whether a parameter named `name` (the last path segment) is a running statistic
+/// (BatchNorm's `running_mean` and `running_var`): state, never trained, scored or counted
+/// as a weight. The one place that rule lives; [`ParamAddress::running_stat`] holds it.
+pub fn is_running_stat(name: &str) -> bool {
+    name.starts_with("running_")
+}
+
+/// The module path during a `ModuleVisitor` or `ModuleMapper` pass: push on `enter_module`,
+/// pop on `exit_module`, read at `visit_float`/`map_float`.
+///
+/// ```
+/// use burn_prune_core::PathStack;
+///
+/// let mut stack = PathStack::default();
+/// stack.enter("bn");
+/// stack.enter("running_var");
+/// assert_eq!(stack.path(), "bn.running_var");
+/// assert!(stack.at_running_stat());
+/// stack.exit();
+/// assert_eq!(stack.last(), Some("bn"));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct PathStack(Vec<String>);
 
 impl PathStack {
+    /// Entering module or field `name`.
     pub fn enter(&mut self, name: &str) {
         self.0.push(name.to_string());
     }
 
+    /// Leaving the innermost module or field.
     pub fn exit(&mut self) {
         self.0.pop();
     }
@@ -203,6 +225,16 @@ impl PathStack {
     /// The dotted path of the current position.
     pub fn path(&self) -> String {
         self.0.join(".")
+    }
+
+    /// The innermost name (a parameter's name at `visit_float`).
+    pub fn last(&self) -> Option<&str> {
+        self.0.last().map(String::as_str)
+    }
+
+    /// Whether the current position is a running statistic (see [`is_running_stat`]).
+    pub fn at_running_stat(&self) -> bool {
+        self.last().is_some_and(is_running_stat)
     }
 
     /// At `<owner>.prune_mask.pruned` (a pruning mask's tensor): the owner's path.

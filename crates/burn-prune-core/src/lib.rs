@@ -42,7 +42,7 @@ mod snapshot;
 pub mod structure;
 mod threshold;
 
-pub use address::{LayerKind, ParamAddress, param_addresses};
+pub use address::{LayerKind, ParamAddress, PathStack, is_running_stat, param_addresses};
 pub use criterion::{Criterion, GradientNeed, GradientStats, Needs, ScoreContext, Scores};
 pub use deep_clone::deep_clone;
 pub use error::{PruneError, Result};
@@ -54,7 +54,7 @@ pub use param_value::param_value_from;
 pub use pattern::PathPattern;
 pub use pruner::{Pruner, PrunerConfig};
 pub use report::{ParamSparsity, SparsityReport};
-pub use scope::{Scope, lamp_scores};
+pub use scope::{Scope, lamp, lamp_scores};
 pub use select::ParamSelector;
 pub use snapshot::ParamSnapshot;
 

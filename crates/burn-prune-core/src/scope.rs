@@ -2,7 +2,7 @@
 
 use crate::error::{PruneError, Result};
 use crate::mask::BitMask;
-use crate::threshold::{Keys, key, prune_lowest};
+use crate::threshold::{Keys, prune_lowest};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -21,9 +21,9 @@ pub enum Scope {
     /// from the others.
     #[default]
     Global,
-    /// Layer-adaptive magnitude pruning (Lee et al. 2020): within each parameter, unit scores
-    /// `s` are squared and sorted ascending, and unit `u` gets `s_u² / Σ_{v ≥ u} s_v²`; then
-    /// one global threshold as in [`Scope::Global`].
+    /// Layer-adaptive magnitude pruning (Lee et al. 2021): within each parameter, unit `u`
+    /// gets `s_u² / Σ_{v ranked at or above u} s_v²` (see [`lamp_scores`]); then one global
+    /// threshold as in [`Scope::Global`].
     Lamp,
     /// An explicit density (fraction kept, in `(0, 1]`) per parameter path; selected
     /// parameters not in the map are pruned locally at the pruner's sparsity.
@@ -46,20 +46,41 @@ pub(crate) fn count_for(sparsity: f64, n: usize) -> usize {
     ((sparsity * n as f64).round() as usize).min(n)
 }
 
-/// LAMP scores of one parameter's unit scores (see [`Scope::Lamp`]).
+/// LAMP scores of one parameter's unit scores (see [`Scope::Lamp`]): [`lamp`] of the squared
+/// scores, as Lee et al. define it on weights (`w²`).
 pub fn lamp_scores(scores: &[f32]) -> Vec<f32> {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    let sq: Vec<f64> = scores.iter().map(|&s| (s as f64) * (s as f64)).collect();
-    order.sort_by(|&a, &b| key(sq[a] as f32).cmp(&key(sq[b] as f32)).then(a.cmp(&b)));
-    let mut out = vec![0f32; scores.len()];
-    let mut suffix = 0f64;
-    for &u in order.iter().rev() {
-        suffix += sq[u];
-        out[u] = if suffix > 0.0 {
-            (sq[u] / suffix) as f32
-        } else {
-            0.0
-        };
+    lamp_of(scores.iter().map(|&s| (s as f64) * (s as f64)).collect())
+}
+
+/// LAMP (Lee et al. 2021) of non-negative importances `s`: unit `u` gets
+/// `s_u / Σ_{v ranked at or above u} s_v`, ranking by importance descending, ties by index
+/// (the lower index ranks higher); 0 where that sum is 0. The strongest unit scores 1.
+///
+/// The one definition of LAMP in the crate: [`Scope::Lamp`] applies it to squared unit
+/// scores ([`lamp_scores`]), `GroupNormalization::Lamp` to group importances as they are
+/// (Torch-Pruning's `lamp` normaliser).
+///
+/// ```
+/// use burn_prune_core::lamp;
+///
+/// // Ranked 3 (u0), 2 (u2), 1 (u1): running sums 3, 5, 6.
+/// let l = lamp(&[3.0, 1.0, 2.0]);
+/// for (a, b) in l.iter().zip([1.0, 1.0 / 6.0, 2.0 / 5.0]) {
+///     assert!((a - b).abs() < 1e-7);
+/// }
+/// ```
+pub fn lamp(s: &[f32]) -> Vec<f32> {
+    lamp_of(s.iter().map(|&v| v as f64).collect())
+}
+
+fn lamp_of(s: Vec<f64>) -> Vec<f32> {
+    let mut order: Vec<usize> = (0..s.len()).collect();
+    order.sort_by(|&a, &b| s[b].total_cmp(&s[a]).then(a.cmp(&b)));
+    let mut out = vec![0f32; s.len()];
+    let mut sum = 0f64;
+    for &u in &order {
+        sum += s[u];
+        out[u] = if sum > 0.0 { (s[u] / sum) as f32 } else { 0.0 };
     }
     out
 }
@@ -189,6 +210,14 @@ mod tests {
 
     fn pruned(m: &BitMask) -> Vec<usize> {
         (0..m.len()).filter(|&i| m.get(i) == Some(false)).collect()
+    }
+
+    #[test]
+    fn tied_units_rank_by_index_in_both_lamps() {
+        // Equal importances: the lower index ranks higher (smaller running sum).
+        assert_eq!(lamp(&[2.0, 2.0, 0.0]), vec![1.0, 0.5, 0.0]);
+        assert_eq!(lamp_scores(&[-1.0, 1.0]), vec![1.0, 0.5]);
+        assert_eq!(lamp(&[0.0, 0.0]), vec![0.0, 0.0]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::error::{MetricsError, Result};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
-use burn_prune_core::{MaskSet, masks_of};
+use burn_prune_core::{MaskSet, PathStack, masks_of};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -79,7 +79,7 @@ impl ParamStats {
         let masks = masks_of(model)?;
         let mut visitor = StatVisitor {
             masks: &masks,
-            path: Vec::new(),
+            path: PathStack::default(),
             params: Vec::new(),
             error: None,
         };
@@ -144,27 +144,27 @@ impl ParamStats {
 
 struct StatVisitor<'a> {
     masks: &'a MaskSet,
-    path: Vec<String>,
+    path: PathStack,
     params: Vec<ParamStat>,
     error: Option<MetricsError>,
 }
 
 impl ModuleVisitor for StatVisitor<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+        self.path.enter(name);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if self.error.is_some() {
             return;
         }
-        let path = self.path.join(".");
+        let path = self.path.path();
         let value = param.val();
-        let role = if self.path.last().is_some_and(|n| n.starts_with("running_")) {
+        let role = if self.path.at_running_stat() {
             ParamRole::Buffer
         } else if value.device().is_autodiff() && !value.is_require_grad() {
             ParamRole::Frozen

@@ -45,6 +45,7 @@ mod vgg;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
+use burn_prune_core::PathStack;
 
 pub use block_scale::{BlockId, BlockRemoval, ResidualStages, ScaledBlock};
 pub use error::ModelError;
@@ -84,21 +85,21 @@ pub fn param_count<M: Module>(module: &M) -> usize {
 
 #[derive(Default)]
 struct ParamCounter {
-    path: Vec<String>,
+    path: PathStack,
     count: usize,
 }
 
 impl ModuleVisitor for ParamCounter {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+        self.path.enter(name);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if !self.path.last().is_some_and(|n| n.starts_with("running_")) {
+        if !self.path.at_running_stat() {
             self.count += param.lazy_shape().num_elements();
         }
     }

@@ -4,7 +4,7 @@ use crate::error::{PaiError, Result};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::Gradients;
-use burn_prune_core::{ParamSelector, param_addresses};
+use burn_prune_core::{ParamSelector, PathStack, param_addresses};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The paths `selector` picks in `model`, with their shapes.
@@ -41,7 +41,7 @@ pub(crate) fn read<M: Module>(
     let mut reader = Reader {
         paths,
         grads,
-        stack: Vec::new(),
+        stack: PathStack::default(),
         out: Read {
             values: BTreeMap::new(),
             grads: BTreeMap::new(),
@@ -75,7 +75,7 @@ pub(crate) fn read<M: Module>(
 struct Reader<'a> {
     paths: &'a BTreeSet<String>,
     grads: Option<&'a Gradients>,
-    stack: Vec<String>,
+    stack: PathStack,
     out: Read,
     error: Option<PaiError>,
 }
@@ -91,15 +91,15 @@ fn host<const D: usize>(t: Tensor<D>, path: &str) -> Result<Vec<f64>> {
 
 impl ModuleVisitor for Reader<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
+        self.stack.enter(name);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
+        self.stack.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let path = self.stack.join(".");
+        let path = self.stack.path();
         if self.error.is_some() || !self.paths.contains(&path) {
             return;
         }

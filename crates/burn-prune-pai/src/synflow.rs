@@ -6,7 +6,7 @@ use crate::scores::ElementScores;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use burn_prune_core::{MaskSet, ParamSelector, PrunerConfig, Scope, masks_of};
+use burn_prune_core::{MaskSet, ParamSelector, PathStack, PrunerConfig, Scope, masks_of};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -166,7 +166,7 @@ impl SynFlow {
             .map(&mut Linearize {
                 paths: &paths,
                 dtype,
-                stack: Vec::new(),
+                stack: PathStack::default(),
             });
         let autodiff = model_device(&linear)?;
         let input = Tensor::<D>::ones(input_shape, &autodiff).cast(dtype);
@@ -309,20 +309,20 @@ fn model_error(reason: String) -> PaiError {
 struct Linearize<'a> {
     paths: &'a BTreeSet<String>,
     dtype: FloatDType,
-    stack: Vec<String>,
+    stack: PathStack,
 }
 
 impl ModuleMapper for Linearize<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
+        self.stack.enter(name);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
+        self.stack.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let selected = self.paths.contains(&self.stack.join("."));
+        let selected = self.paths.contains(&self.stack.path());
         let dtype = self.dtype;
         param
             .map(|t| t.abs().cast(dtype).detach())

@@ -187,7 +187,7 @@ impl GroupPrunerConfig {
             GroupNormalization::None => 1.0,
             GroupNormalization::Mean => out.iter().sum::<f32>() / out.len().max(1) as f32,
             GroupNormalization::Max => out.iter().copied().fold(0.0, f32::max),
-            GroupNormalization::Lamp => return lamp(&out),
+            GroupNormalization::Lamp => return crate::scope::lamp(&out),
         };
         if scale > 0.0 && scale != 1.0 {
             out.iter_mut().for_each(|s| *s /= scale);
@@ -735,29 +735,11 @@ fn member_paths(graph: &DependencyGraph) -> HashSet<String> {
         .collect()
 }
 
-/// A BatchNorm running statistic (`running_mean`, `running_var`).
+/// A BatchNorm running statistic (`running_mean`, `running_var`), by its path.
 fn is_running_stat(path: &str) -> bool {
     path.rsplit('.')
         .next()
-        .is_some_and(|last| last.starts_with("running_"))
-}
-
-/// LAMP scores: `s_u / Σ_{v ranked at or above u} s_v`, ranking by score descending, ties by
-/// index; 0 where the sum is 0.
-fn lamp(s: &[f32]) -> Vec<f32> {
-    let mut order: Vec<usize> = (0..s.len()).collect();
-    order.sort_by(|&a, &b| s[b].total_cmp(&s[a]).then(a.cmp(&b)));
-    let mut out = vec![0f32; s.len()];
-    let mut sum = 0f64;
-    for &u in &order {
-        sum += s[u] as f64;
-        out[u] = if sum > 0.0 {
-            (s[u] as f64 / sum) as f32
-        } else {
-            0.0
-        };
-    }
-    out
+        .is_some_and(crate::address::is_running_stat)
 }
 
 /// Remove up to `k` free units of `g`, lowest scores first (ties by index), skipping any unit

@@ -12,13 +12,13 @@
 //! channels at zero.
 
 mod graph;
-mod importance;
+mod group_pruner;
 mod plan;
 mod replay;
 mod trace;
 
 pub use graph::{DependencyGraph, GraphOptions, Group, GroupMember, GroupedConv, op_name};
-pub use importance::{
+pub use group_pruner::{
     GroupNormalization, GroupPruner, GroupPrunerConfig, GroupReduction, KeepChannels,
 };
 pub use plan::{AxisKeep, ConvGroups, GroupsChange, ParamSlice, StructuralPlan};

@@ -7,7 +7,7 @@ use crate::error::{self, ScheduleError};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 use burn_prune_core::param_value_from;
-use burn_prune_core::{LayerKind, ParamAddress, param_addresses};
+use burn_prune_core::{LayerKind, ParamAddress, PathStack, param_addresses};
 use burn_prune_metrics::{Convention, ModelMetrics};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -275,7 +275,7 @@ pub fn reinitialize<M: Module>(model: M, seed: u64) -> error::Result<(M, ReinitR
         .collect();
     // A copy of its own: clones of `model` share its BatchNorm running statistics.
     let model = burn_prune_core::deep_clone(&model).map(&mut Reinitializer {
-        path: Vec::new(),
+        path: PathStack::default(),
         inits: &inits,
         seed,
     });
@@ -343,22 +343,22 @@ fn reinit_error(address: &ParamAddress, reason: String) -> ScheduleError {
 
 /// Writes the planned values, parameter by parameter.
 struct Reinitializer<'a> {
-    path: Vec<String>,
+    path: PathStack,
     inits: &'a HashMap<String, Reinit>,
     seed: u64,
 }
 
 impl ModuleMapper for Reinitializer<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+        self.path.enter(name);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let path = self.path.join(".");
+        let path = self.path.path();
         let values = |n: usize| -> Option<Vec<f32>> {
             match self.inits.get(&path)? {
                 Reinit::Uniform { bound, .. } => {

@@ -7,8 +7,8 @@ use burn::config::Config;
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn_prune_core::ParamSnapshot;
 use burn_prune_core::structure::{DependencyGraph, StructuralPlan};
+use burn_prune_core::{ParamSnapshot, PathStack};
 
 /// Configuration of [`NetworkSlimming`].
 ///
@@ -74,7 +74,7 @@ impl NetworkSlimming {
             return Err(no_batch_norm());
         }
         let mut scales = ScaleParams {
-            stack: Vec::new(),
+            stack: PathStack::default(),
             paths: &paths,
             found: Vec::new(),
         };
@@ -145,20 +145,20 @@ fn no_batch_norm() -> ScheduleError {
 }
 
 struct ScaleParams<'a> {
-    stack: Vec<String>,
+    stack: PathStack,
     paths: &'a std::collections::HashMap<String, usize>,
     found: Vec<(ParamId, Tensor<1>)>,
 }
 
 impl ModuleVisitor for ScaleParams<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
+        self.stack.enter(name);
     }
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
+        self.stack.exit();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if D == 1 && self.paths.contains_key(&self.stack.join(".")) {
+        if D == 1 && self.paths.contains_key(&self.stack.path()) {
             let value = param.val().inner();
             let dims = value.dims();
             self.found

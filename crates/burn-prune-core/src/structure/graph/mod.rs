@@ -1,0 +1,202 @@
+//! Dependency groups: which parameter dimensions must lose the same channels.
+//!
+//! Every channel of every traced activation is an *element*. A layer that makes new channels
+//! (conv, linear, embedding) creates fresh elements; channel-preserving ops (norms,
+//! activations, pooling, element-wise arithmetic, reshapes, concatenation, slicing, padding)
+//! carry them along, and ops that combine tensors channel by channel (a residual add) merge
+//! them. Parameter dimensions that read or write channels are coupled to their elements. A
+//! *unit* is a set of merged elements: removing it removes one index from every coupled
+//! dimension. A *group* is a set of units that share parameter dimensions (a conv's filters,
+//! the BatchNorm after it, the next conv's input channels, everything joined by residual
+//! adds), ranked together.
+//!
+//! Some channels cannot be removed without changing what the model computes, or without
+//! changing a constant the module holds (a padding width, a convolution's `groups`); they are
+//! *pinned* with the reason. An op whose channel behaviour is unknown is an error naming it,
+//! unless declared a barrier (its input channels are then pinned).
+
+use super::trace::Trace;
+use crate::error::{PruneError, Result};
+use burn::backend::capture::TensorId;
+use burn::backend::ir::{
+    ActivationOperationIr, BaseOperationIr, FloatOperationIr, ModuleOperationIr,
+    NumericOperationIr, OperationIr, PadModeIr, TensorIr,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+mod analysis;
+mod conv;
+mod elementwise;
+mod matmul;
+mod shape;
+
+/// One parameter dimension in a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMember {
+    /// The parameter path.
+    pub path: String,
+    /// The dimension (Burn's layout: a conv weight's filters are axis 0, its input channels
+    /// axis 1; a linear weight's inputs are axis 0, its outputs axis 1).
+    pub axis: usize,
+    /// For each index along the axis, the unit of the group it belongs to (a linear layer after
+    /// a flatten maps `h·w` consecutive inputs to one unit).
+    pub units: Vec<usize>,
+}
+
+/// A set of coupled parameter dimensions and the units they share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// Number of units (channels) in the group.
+    pub n_units: usize,
+    /// The coupled parameter dimensions, in graph order.
+    pub members: Vec<GroupMember>,
+    /// Units that must be kept, with the reason.
+    pub pinned: BTreeMap<usize, String>,
+}
+
+impl Group {
+    /// The first member's path: the layer that creates the group's channels.
+    pub fn root(&self) -> &str {
+        self.members.first().map_or("", |m| m.path.as_str())
+    }
+
+    /// Units that may be removed.
+    pub fn prunable(&self) -> usize {
+        self.n_units - self.pinned.len()
+    }
+}
+
+/// Options for [`DependencyGraph::build`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphOptions {
+    /// Op names (as in [`op_name`], e.g. `"Gather"`) treated as barriers: the channels of their
+    /// inputs are pinned and their outputs carry no prunable channels.
+    pub barriers: BTreeSet<String>,
+    /// Keep every channel of grouped (and depthwise) convolutions. By default their channels
+    /// are pruned a whole conv group at a time, which changes the conv's `groups`; Burn keeps
+    /// `groups` as a module constant, so such a plan is applied with
+    /// [`StructuralPlan::apply_grouped`](super::StructuralPlan::apply_grouped).
+    #[serde(default)]
+    pub pin_grouped_convs: bool,
+}
+
+impl GraphOptions {
+    /// Add a barrier op name.
+    pub fn with_barrier(mut self, op: impl Into<String>) -> Self {
+        self.barriers.insert(op.into());
+        self
+    }
+
+    /// Keep every channel of grouped and depthwise convolutions (see
+    /// [`pin_grouped_convs`](Self::pin_grouped_convs)).
+    pub fn with_pinned_grouped_convs(mut self) -> Self {
+        self.pin_grouped_convs = true;
+        self
+    }
+}
+
+/// The dependency groups of a traced model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DependencyGraph {
+    /// The groups, in graph order.
+    pub groups: Vec<Group>,
+    /// Shapes of all traced parameters, by path.
+    pub shapes: BTreeMap<String, Vec<usize>>,
+    /// Grouped convolutions whose channels may be removed, by weight path.
+    pub grouped_convs: BTreeMap<String, GroupedConv>,
+}
+
+/// A grouped convolution whose `groups` shrinks when its channels are removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupedConv {
+    /// `groups` of the traced convolution.
+    pub groups: usize,
+    /// The weight axis holding all channels (`groups × per_group` entries).
+    pub axis: usize,
+    /// Entries of that axis per conv group.
+    pub per_group: usize,
+}
+
+impl DependencyGraph {
+    /// Analyse a trace.
+    pub fn build(trace: &Trace, options: &GraphOptions) -> Result<Self> {
+        let mut a = Analysis::new(trace, options);
+        for (index, op) in trace.ops.iter().enumerate() {
+            a.step(index, op)?;
+        }
+        if let Some(info) = a.info.get(&trace.output).cloned() {
+            for &e in info.elems.iter() {
+                a.pin(e, "a channel of the model output");
+            }
+        }
+        Ok(a.finish())
+    }
+
+    /// The group containing `(path, axis)`, if any.
+    pub fn group_of(&self, path: &str, axis: usize) -> Option<(usize, &Group)> {
+        self.groups
+            .iter()
+            .enumerate()
+            .find(|(_, g)| g.members.iter().any(|m| m.path == path && m.axis == axis))
+    }
+}
+
+/// The name of an IR operation as used in messages and barriers: the innermost variant
+/// (`Conv2d`, `Add`, `Reshape`, `Gather`, `Relu`, ...).
+pub fn op_name(op: &OperationIr) -> String {
+    let text = format!("{op:?}");
+    // `Outer(Inner(..))`, `Outer(DType, Inner(..))` or `Outer(Struct { .. })`.
+    let mut parts = text.splitn(3, '(');
+    let outer = parts.next().unwrap_or_default();
+    let inner = parts.next().unwrap_or_default();
+    let inner = inner.rsplit(", ").next().unwrap_or_default().trim();
+    if inner.is_empty() || inner.contains(' ') || inner.ends_with("Ir") {
+        outer.to_string()
+    } else {
+        inner.to_string()
+    }
+}
+
+/// Channel elements along one axis of a tensor.
+#[derive(Clone, Debug)]
+struct Info {
+    axis: usize,
+    elems: Vec<u32>,
+}
+
+/// The tensors of a convolution op (all conv IR structs have these fields).
+struct ConvIo<'a> {
+    x: &'a TensorIr,
+    weight: &'a TensorIr,
+    bias: Option<&'a TensorIr>,
+    groups: usize,
+    out: &'a TensorIr,
+}
+
+/// A tensor that is a parameter seen through shape-only ops (a mask, an added unit axis).
+#[derive(Clone, Debug)]
+struct Alias {
+    param: usize,
+    /// For each tensor axis, the parameter axis (`None` for inserted unit axes).
+    axes: Vec<Option<usize>>,
+}
+
+struct Analysis<'a> {
+    trace: &'a Trace,
+    options: &'a GraphOptions,
+    parent: Vec<u32>,
+    pinned: Vec<Option<String>>,
+    origin: Vec<u32>,
+    info: HashMap<TensorId, Info>,
+    alias: HashMap<TensorId, Alias>,
+    /// Tensors computed from a parameter in a way the analysis cannot follow.
+    tainted: HashMap<TensorId, usize>,
+    /// (param, axis) -> elements, in coupling order.
+    couplings: Vec<((usize, usize), Vec<u32>)>,
+    coupling_index: HashMap<(usize, usize), usize>,
+    last_param: Option<usize>,
+    grouped: BTreeMap<String, GroupedConv>,
+}
+
+const NO_ORIGIN: u32 = u32::MAX;
