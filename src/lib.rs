@@ -1,12 +1,24 @@
 //! # burn-prune
 //!
 //! Neural-network pruning for [Burn](https://burn.dev) 0.22: masks at any granularity,
-//! criteria you can extend, local/global/LAMP scopes, and masked training that keeps pruned
-//! weights at exactly zero.
+//! criteria you can extend, local/global/LAMP scopes, masked training that keeps pruned
+//! weights at exactly zero, and structural pruning that removes channels through automatic
+//! dependency groups.
 //!
-//! This is the facade crate: it re-exports [`burn_prune_core`] (and, as they land, the
-//! schedule, pruning-at-initialization and metrics crates). Enable the `ndarray`, `flex` or
-//! `wgpu` feature to turn on the matching Burn backend.
+//! This is the facade crate. At its root it re-exports [`burn_prune_core`] (masks,
+//! granularities, criteria, scopes, the pruner, and [`structure`]: the graph tracer,
+//! dependency groups and compaction); the other crates are modules:
+//!
+//! | module | crate | what |
+//! |---|---|---|
+//! | [`models`] | `burn-prune-models` | reference CIFAR/ImageNet ResNets, VGG, MobileNetV2, MLP |
+//! | [`metrics`] | `burn-prune-metrics` | parameters, MACs/FLOPs, measured latency, reports, plots |
+//! | [`schedule`] | `burn-prune-schedule` | schedules, the scheduled pruner, training-time methods |
+//! | [`pai`] | `burn-prune-pai` | SNIP, GraSP, SynFlow, baselines, PreCrop/PreConfig |
+//! | [`data`] | `burn-prune-data` | activation criteria, ThiNet, LASSO, OBD/OBS |
+//!
+//! Enable the `ndarray`, `flex` or `wgpu` feature to turn on the matching Burn backend. The
+//! user guide is `docs/src` (an mdBook); every Rust block of it runs as a doctest.
 //!
 //! ```
 //! use burn::prelude::*;
@@ -47,10 +59,12 @@ pub use burn_prune_pai as pai;
 /// ThiNet, LASSO channel selection, OBD and OBS (crate `burn-prune-data`).
 pub use burn_prune_data as data;
 
-/// The user guide's pages (`docs/src/*.md`, an mdBook), compiled and run as doctests
-/// (`cargo test --doc`), so that every Rust block of the guide works with this version.
+/// The user guide's pages (`docs/src/*.md`, an mdBook) and the README, compiled and run as
+/// doctests (`cargo test --doc`), so that every Rust block of them works with this version.
 #[cfg(doctest)]
 mod guide {
+    #[doc = include_str!("../README.md")]
+    mod readme {}
     #[doc = include_str!("../docs/src/introduction.md")]
     mod introduction {}
     #[doc = include_str!("../docs/src/concepts.md")]
