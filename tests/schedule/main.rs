@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod custom_schedule;
 mod methods;
 mod scheduled;
 mod schedules;

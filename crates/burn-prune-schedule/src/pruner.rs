@@ -64,7 +64,7 @@ pub struct PruneEvent {
 /// ```
 #[derive(Clone)]
 pub struct ScheduledPruner {
-    config: ScheduledPrunerConfig,
+    pruner: PrunerConfig,
     schedule: Arc<dyn SparsitySchedule>,
     criterion: Arc<dyn Criterion>,
 }
@@ -96,11 +96,7 @@ impl ScheduledPrunerConfig {
 
     /// Check the schedule and build the pruner.
     pub fn init<C: Criterion + 'static>(&self, criterion: C) -> Result<ScheduledPruner> {
-        Ok(ScheduledPruner {
-            config: self.clone(),
-            schedule: Arc::from(self.schedule.init()?),
-            criterion: Arc::new(criterion),
-        })
+        ScheduledPruner::from_boxed(self.schedule.init()?, self.pruner.clone(), criterion)
     }
 }
 
@@ -109,20 +105,48 @@ impl std::fmt::Debug for ScheduledPruner {
         f.debug_struct("ScheduledPruner")
             .field("criterion", &self.criterion.name())
             .field("schedule", &self.schedule)
-            .field("pruner", &self.config.pruner)
+            .field("pruner", &self.pruner)
             .finish()
     }
 }
 
 impl ScheduledPruner {
+    /// A pruner following any schedule, this crate's or your own implementation of
+    /// [`SparsitySchedule`] (as Burn's learner takes any `LrScheduler`); every update prunes
+    /// as `pruner` says, at the schedule's target. [`ScheduledPrunerConfig`] is the
+    /// serializable form for this crate's schedules.
+    ///
+    /// The schedule is checked once, here: every update step's sparsity must be in `[0, 1)`
+    /// and must not decrease (masks only grow), and the update steps must increase.
+    pub fn new<S, C>(schedule: S, pruner: PrunerConfig, criterion: C) -> Result<Self>
+    where
+        S: SparsitySchedule + 'static,
+        C: Criterion + 'static,
+    {
+        Self::from_boxed(Box::new(schedule), pruner, criterion)
+    }
+
+    fn from_boxed<C: Criterion + 'static>(
+        schedule: Box<dyn SparsitySchedule>,
+        pruner: PrunerConfig,
+        criterion: C,
+    ) -> Result<Self> {
+        check_schedule(schedule.as_ref())?;
+        Ok(Self {
+            pruner,
+            schedule: Arc::from(schedule),
+            criterion: Arc::new(criterion),
+        })
+    }
+
     /// The schedule.
     pub fn schedule(&self) -> &dyn SparsitySchedule {
         self.schedule.as_ref()
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &ScheduledPrunerConfig {
-        &self.config
+    /// How every update prunes (its `sparsity` is replaced by the schedule's target).
+    pub fn pruner_config(&self) -> &PrunerConfig {
+        &self.pruner
     }
 
     /// Dry-run every setting against `model` (masks at the final sparsity, not installed),
@@ -181,20 +205,13 @@ impl ScheduledPruner {
         self.install(model, step, target, masks)
     }
 
+    /// The target at update `step` (checked when the pruner was built).
     fn target(&self, step: u64) -> Result<f64> {
-        let target = self.schedule.sparsity(step);
-        if (0.0..1.0).contains(&target) {
-            Ok(target)
-        } else {
-            Err(ScheduleError::invalid(
-                format!("schedule {:?} at step {step}", self.schedule),
-                format!("its sparsity {target} is outside [0, 1)"),
-            ))
-        }
+        Ok(self.schedule.sparsity(step))
     }
 
     fn at(&self, sparsity: f64) -> burn_prune_core::Pruner {
-        let mut config = self.config.pruner.clone();
+        let mut config = self.pruner.clone();
         config.sparsity = sparsity;
         config.init(self.criterion.clone())
     }
@@ -239,4 +256,45 @@ pub(crate) fn grow(fresh: &MaskSet, installed: &MaskSet) -> Result<(MaskSet, usi
         masks.insert(m)?;
     }
     Ok((masks, held_pruned))
+}
+
+/// Errors: an update step whose sparsity is outside `[0, 1)` or below the previous update's
+/// (masks only grow), or update steps that do not increase.
+fn check_schedule(schedule: &dyn SparsitySchedule) -> Result<()> {
+    let what = || format!("schedule {schedule:?}");
+    let mut previous: Option<(u64, f64)> = None;
+    for step in schedule.update_steps() {
+        let s = schedule.sparsity(step);
+        if !(0.0..1.0).contains(&s) {
+            return Err(ScheduleError::invalid(
+                what(),
+                format!("its sparsity at step {step} is {s}, outside [0, 1)"),
+            ));
+        }
+        if let Some((p_step, p)) = previous {
+            if step <= p_step {
+                return Err(ScheduleError::invalid(
+                    what(),
+                    format!("update step {step} comes after step {p_step}: steps must increase"),
+                ));
+            }
+            if s < p {
+                return Err(ScheduleError::invalid(
+                    what(),
+                    format!(
+                        "its sparsity falls from {p} (step {p_step}) to {s} (step {step}); \
+                         masks only grow"
+                    ),
+                ));
+            }
+        }
+        if !schedule.is_update(step) {
+            return Err(ScheduleError::invalid(
+                what(),
+                format!("step {step} is listed as an update but `is_update` says it is not"),
+            ));
+        }
+        previous = Some((step, s));
+    }
+    Ok(())
 }
