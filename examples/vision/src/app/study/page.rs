@@ -137,6 +137,17 @@ fn compare(
         )?)
 }
 
+/// Whether Scratch-B and Scratch-E matched or beat fine-tuning (`higher` or `tie`), when both
+/// differences can be judged (a spread on both sides).
+fn scratch_verdict(ft: &[f64], se: &[f64], sb: &[f64]) -> Option<(bool, bool)> {
+    let judged = |w: &str| matches!(w, "higher" | "tie" | "lower");
+    let ok = |w: &str| matches!(w, "higher" | "tie");
+    match (difference(sb, ft), difference(se, ft)) {
+        (Some((_, wb)), Some((_, we))) if judged(wb) && judged(we) => Some((ok(wb), ok(we))),
+        _ => None,
+    }
+}
+
 /// Sparse structure selection's row of the Rethinking table.
 struct SssRow {
     /// The markdown line.
@@ -340,28 +351,12 @@ impl Page<'_> {
                 let ft = over_seeds(c, dir, &m.finetuned(r));
                 let se = over_seeds(c, dir, &m.scratch(r, false));
                 let sb = over_seeds(c, dir, &m.scratch(r, true));
-                let kept = match first_model(self.ctx, c, dir, &m.pruned(r)) {
-                    Some(model) => {
-                        let t = self.totals(dense, &model)?;
-                        (
-                            format!(
-                                "{:.0}%",
-                                100.0 * t.nonzero_after as f64 / t.params_before as f64
-                            ),
-                            format!("{:.0}%", 100.0 * t.macs_after as f64 / t.macs_before as f64),
-                        )
-                    }
-                    None => ("–".into(), "–".into()),
-                };
+                let kept = self.kept(dense, &m.pruned(r))?;
                 let diff = difference(&sb, &ft);
-                let judged = |w: &str| matches!(w, "higher" | "tie" | "lower");
-                if let (Some((_, wb)), Some((_, we))) = (diff, difference(&se, &ft))
-                    && judged(wb)
-                    && judged(we)
-                {
+                if let Some((b, e)) = scratch_verdict(&ft, &se, &sb) {
                     cells += 1;
-                    b_ok += matches!(wb, "higher" | "tie") as usize;
-                    e_ok += matches!(we, "higher" | "tie") as usize;
+                    b_ok += b as usize;
+                    e_ok += e as usize;
                 }
                 let _ = writeln!(
                     md,
@@ -437,28 +432,9 @@ impl Page<'_> {
             Some((m, _)) => format!("{m:.1} of {} blocks", self.removable_blocks()),
             None => "–".into(),
         };
-        let kept = match first_model(self.ctx, c, dir, sss::PRUNED) {
-            Some(model) => {
-                let t = self.totals(deep, &model)?;
-                (
-                    format!(
-                        "{:.0}%",
-                        100.0 * t.nonzero_after as f64 / t.params_before as f64
-                    ),
-                    format!("{:.0}%", 100.0 * t.macs_after as f64 / t.macs_before as f64),
-                )
-            }
-            None => ("–".into(), "–".into()),
-        };
+        let kept = self.kept(deep, sss::PRUNED)?;
         let diff = difference(&sb, &ft);
-        let judged_word = |w: &str| matches!(w, "higher" | "tie" | "lower");
-        let judged = match (diff, difference(&se, &ft)) {
-            (Some((_, wb)), Some((_, we))) if judged_word(wb) && judged_word(we) => Some((
-                matches!(wb, "higher" | "tie"),
-                matches!(we, "higher" | "tie"),
-            )),
-            _ => None,
-        };
+        let judged = scratch_verdict(&ft, &se, &sb);
         let line = format!(
             "| Sparse structure selection (ResNet-{}) | automatic | {blocks} | {} | {} | {} | {} | {} | {} | {} |\n",
             c.sss_depth,
@@ -471,6 +447,23 @@ impl Page<'_> {
             diff.map_or("–".into(), |(d, w)| format!("{} ({w})", signed(d)))
         );
         Ok(SssRow { line, judged })
+    }
+
+    /// The parameters (non-zero) and MACs the first seed's run `name` of the Rethinking
+    /// section keeps of `dense`'s, as `97%` cells (`–` when there is no such run).
+    fn kept(&self, dense: &Dense, name: &str) -> Result<(String, String)> {
+        let dir = |s| self.layout.rethinking(s);
+        let Some(model) = first_model(self.ctx, self.config, dir, name) else {
+            return Ok(("–".into(), "–".into()));
+        };
+        let t = self.totals(dense, &model)?;
+        Ok((
+            format!(
+                "{:.0}%",
+                100.0 * t.nonzero_after as f64 / t.params_before as f64
+            ),
+            format!("{:.0}%", 100.0 * t.macs_after as f64 / t.macs_before as f64),
+        ))
     }
 
     /// The finished pruning runs of sparse structure selection, seed by seed.

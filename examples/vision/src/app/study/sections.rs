@@ -77,30 +77,12 @@ pub fn rethinking<'a>(
                         },
                     ));
                 }
-                for b in [false, true] {
-                    let c = cell.clone();
-                    let units = if b { e } else { e * PRUNED_COST };
-                    tasks.push(Task::new(
-                        format!(
-                            "seed {seed}: {} {}% Scratch-{}",
-                            m.label(),
-                            pct(r),
-                            if b { "B" } else { "E" }
-                        ),
-                        units,
-                        move || {
-                            let variant = if b { Scratch::B } else { Scratch::E };
-                            commands::scratch(
-                                &c,
-                                &m.pruned(r),
-                                &m.scratch(r, b),
-                                variant,
-                                config.dense(),
-                                Some(config.scratch_max_extension),
-                                false,
-                            )
-                            .map(drop)
-                        },
+                for (variant, units) in [(Scratch::E, e * PRUNED_COST), (Scratch::B, e)] {
+                    let name = m.scratch(r, variant == Scratch::B);
+                    let label = format!("seed {seed}: {} {}%", m.label(), pct(r));
+                    let from = m.pruned(r);
+                    tasks.push(scratch_task(
+                        &cell, config, label, from, name, variant, units,
                     ));
                 }
             }
@@ -171,26 +153,40 @@ pub fn sparse_structure<'a>(
             (Scratch::E, sss::SCRATCH_E, e * PRUNED_COST),
             (Scratch::B, sss::SCRATCH_B, e),
         ] {
-            let c = cell.clone();
-            tasks.push(Task::new(
-                format!("seed {seed}: sparse structure selection Scratch-{variant:?}"),
-                units,
-                move || {
-                    commands::scratch(
-                        &c,
-                        sss::PRUNED,
-                        name,
-                        variant,
-                        config.dense(),
-                        Some(config.scratch_max_extension),
-                        false,
-                    )
-                    .map(drop)
-                },
+            let label = format!("seed {seed}: sparse structure selection");
+            let (from, name) = (sss::PRUNED.to_string(), name.to_string());
+            tasks.push(scratch_task(
+                &cell, config, label, from, name, variant, units,
             ));
         }
     }
     tasks
+}
+
+/// The task training run `from`'s architecture from scratch into run `name` (Scratch-E or
+/// Scratch-B, capped at the study's extension), labelled `label` and the variant.
+fn scratch_task<'a>(
+    cell: &Context,
+    config: &'a StudyConfig,
+    label: String,
+    from: String,
+    name: String,
+    variant: Scratch,
+    units: f64,
+) -> Task<'a> {
+    let c = cell.clone();
+    Task::new(format!("{label} Scratch-{variant:?}"), units, move || {
+        commands::scratch(
+            &c,
+            &from,
+            &name,
+            variant,
+            config.dense(),
+            Some(config.scratch_max_extension),
+            false,
+        )
+        .map(drop)
+    })
 }
 
 /// The lottery round run at `round`.
