@@ -97,7 +97,8 @@ fn bench(c: &mut Criterion) {
         let net = model(&buffers, &device);
         let pruner = PrunerConfig::new(0.9)
             .with_selector(ParamSelector::default().include("weights.*"))
-            .init(Magnitude::l1());
+            .init(Magnitude::l1())
+            .unwrap();
         group.bench_function(format!("read/{name}"), |b| {
             b.iter(|| {
                 net.weights

@@ -58,7 +58,7 @@ fn bench(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    let one_shot = PrunerConfig::new(0.6).init(Magnitude::l1());
+    let one_shot = PrunerConfig::new(0.6).init(Magnitude::l1()).unwrap();
     group.bench_function("prune/one_shot_60", |b| {
         b.iter_batched(
             || dense.clone(),

@@ -40,6 +40,7 @@ fn prune_half<M: Module, const D: usize>(
     let graph = DependencyGraph::build(&t, &GraphOptions::default()).expect("groups");
     let plan = GroupPrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .plan(&model, &graph)
         .expect("plan");
     plan.apply(model).expect("compaction")

@@ -56,7 +56,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // AGP: 0 → 90% over 10 updates, 30 steps apart, from step 30; 450 steps in all.
     let schedule = GradualConfig::agp(0.9, 10).with_interval(30).with_begin(30);
     let pruner = ScheduledPrunerConfig::new(schedule.into()).init(Magnitude::l1())?;
-    pruner.check(&model)?;
     let steps = 450u64;
     let mut optim = AdamConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);

@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let timed = |name: &str, started: Instant| println!("{name:<18} {:>8.2?}", started.elapsed());
 
     let started = Instant::now();
-    let snip = PrunerConfig::new(SPARSITY).init(Snip).masks_with_data(
+    let snip = PrunerConfig::new(SPARSITY).init(Snip)?.masks_with_data(
         &model,
         batches.iter().take(1).cloned(),
         |m, (x, y)| {
@@ -52,7 +52,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .init()?
         .scores(&model, &batches, |m, (x, y)| (m.forward(x), y))?;
     let masks = PrunerConfig::new(SPARSITY)
-        .init(grasp.criterion())
+        .init(grasp.criterion())?
         .masks(&model)?;
     methods.push(("GraSP", densities(&masks)));
     timed("GraSP", started);
@@ -82,7 +82,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let allocation = precrop.densities(&model, INPUT, forward)?;
     let masks = PrunerConfig::new(0.0)
         .with_scope(allocation.scope())
-        .init(Random::new(1))
+        .init(Random::new(1))?
         .masks(&model)?;
     methods.push(("PreCrop (densities)", densities(&masks)));
     timed("PreCrop densities", started);

@@ -58,7 +58,7 @@ fn main() -> Result<(), burn_prune::PruneError> {
     // 1. Unstructured: one global L1 threshold over every conv and linear weight.
     let (pruned, masks) = PrunerConfig::new(0.5)
         .with_scope(Scope::Global)
-        .init(Magnitude::l1())
+        .init(Magnitude::l1())?
         .prune(model.clone())?;
     println!(
         "50% global L1, unstructured\n{}\n",
@@ -73,7 +73,7 @@ fn main() -> Result<(), burn_prune::PruneError> {
     let (pruned, masks) = PrunerConfig::new(0.5)
         .with_granularity(Granularity::Filter)
         .with_scope(Scope::Local)
-        .init(Magnitude::l1())
+        .init(Magnitude::l1())?
         .prune(model)?;
     println!(
         "50% of filters per layer, L1 norm\n{}\n",

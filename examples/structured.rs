@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let graph = DependencyGraph::build(&traced, &GraphOptions::default())?;
 
     // 2. Rank and select: half of every group's free channels, by L1 norm.
-    let pruner = GroupPrunerConfig::new(0.5).init(Magnitude::l1());
+    let pruner = GroupPrunerConfig::new(0.5).init(Magnitude::l1())?;
     let keep = pruner.keep(&model, &graph)?;
     let plan = StructuralPlan::from_groups(&graph, &keep)?;
     println!(

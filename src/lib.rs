@@ -30,7 +30,7 @@
 //!
 //! let device = Device::flex();
 //! let net = Net { fc: LinearConfig::new(16, 4).init(&device) };
-//! let (net, masks) = PrunerConfig::new(0.75).init(Magnitude::l1()).prune(net).unwrap();
+//! let (net, masks) = PrunerConfig::new(0.75).init(Magnitude::l1()).unwrap().prune(net).unwrap();
 //! println!("{}", SparsityReport::of_model(&net, &masks).unwrap());
 //! ```
 

@@ -46,6 +46,7 @@ fn gradient_magnitude_by_hand() {
     // mean |g| = [[2, 2, 2], [1.5, 1.5, 1.5]]: the second input row goes.
     let masks = PrunerConfig::new(0.5)
         .init(GradientMagnitude)
+        .unwrap()
         .masks_with_data(&model, batches(&device), sum_loss)
         .unwrap();
     assert_eq!(
@@ -61,6 +62,7 @@ fn taylor_element_and_unit_by_hand() {
     // |w|·mean|g| = [2, 4, 6, 0.75, 6, 1.5]: indices 3, 5, 0 go.
     let masks = PrunerConfig::new(0.5)
         .init(Taylor::element())
+        .unwrap()
         .masks_with_data(&model, batches(&device), sum_loss)
         .unwrap();
     assert_eq!(
@@ -73,6 +75,7 @@ fn taylor_element_and_unit_by_hand() {
     let masks = PrunerConfig::new(0.34)
         .with_granularity(Granularity::Filter)
         .init(Taylor::unit())
+        .unwrap()
         .masks_with_data(&model, batches(&device), sum_loss)
         .unwrap();
     assert_eq!(
@@ -83,6 +86,7 @@ fn taylor_element_and_unit_by_hand() {
     let masks = PrunerConfig::new(0.6)
         .with_granularity(Granularity::Filter)
         .init(Taylor::unit())
+        .unwrap()
         .masks_with_data(&model, batches(&device), sum_loss)
         .unwrap();
     assert_eq!(
@@ -95,7 +99,7 @@ fn taylor_element_and_unit_by_hand() {
 fn gradient_criteria_need_batches() {
     let device = Device::flex().autodiff();
     let model = tiny(&device);
-    let pruner = PrunerConfig::new(0.5).init(GradientMagnitude);
+    let pruner = PrunerConfig::new(0.5).init(GradientMagnitude).unwrap();
     assert!(matches!(
         pruner.masks(&model),
         Err(PruneError::MissingBatches { .. })
@@ -128,19 +132,24 @@ fn fpgm_prunes_the_filter_nearest_the_median() {
     };
     let fpgm = PrunerConfig::new(0.34)
         .with_granularity(Granularity::Filter)
-        .init(Fpgm);
+        .init(Fpgm)
+        .unwrap();
     assert_eq!(
         keep(&fpgm.masks(&model).unwrap(), "fc.weight"),
         [true, false, true, true, false, true]
     );
     let l1 = PrunerConfig::new(0.34)
         .with_granularity(Granularity::Filter)
-        .init(Magnitude::l1());
+        .init(Magnitude::l1())
+        .unwrap();
     assert_eq!(
         keep(&l1.masks(&model).unwrap(), "fc.weight"),
         [false, true, true, false, true, true]
     );
-    let err = PrunerConfig::new(0.5).init(Fpgm).masks(&model).unwrap_err();
+    let err = PrunerConfig::new(0.5)
+        .init(Fpgm)
+        .and_then(|p| p.masks(&model))
+        .unwrap_err();
     assert!(
         matches!(err, PruneError::UnsupportedCriterion { .. }),
         "{err}"
@@ -166,6 +175,7 @@ fn batch_norm_scale_pairs_layers_with_their_batch_norms() {
         .with_scope(Scope::Local)
         .with_selector(convs.clone())
         .init(BatchNormScale)
+        .unwrap()
         .masks(&model)
         .unwrap();
     let filters_kept = |path: &str, per: usize| -> Vec<bool> {
@@ -186,6 +196,7 @@ fn batch_norm_scale_pairs_layers_with_their_batch_norms() {
         .with_scope(Scope::Local)
         .with_selector(ParamSelector::paths(["blocks.1.conv.weight"]))
         .init(BatchNormScale)
+        .unwrap()
         .masks(&model)
         .unwrap();
     let k = keep(&by_channel, "blocks.1.conv.weight");
@@ -195,7 +206,7 @@ fn batch_norm_scale_pairs_layers_with_their_batch_norms() {
         .with_granularity(Granularity::Channel)
         .with_selector(convs)
         .init(BatchNormScale)
-        .masks(&model)
+        .and_then(|p| p.masks(&model))
         .unwrap_err();
     assert!(
         matches!(&err, PruneError::MissingBatchNorm { path, relation: "before", .. } if path == "blocks.0.conv.weight"),
@@ -205,7 +216,7 @@ fn batch_norm_scale_pairs_layers_with_their_batch_norms() {
     let err = PrunerConfig::new(0.5)
         .with_granularity(Granularity::Filter)
         .init(BatchNormScale)
-        .masks(&model)
+        .and_then(|p| p.masks(&model))
         .unwrap_err();
     assert!(
         matches!(&err, PruneError::MissingBatchNorm { path, .. } if path == "fc.weight"),
@@ -215,6 +226,7 @@ fn batch_norm_scale_pairs_layers_with_their_batch_norms() {
     let masks = PrunerConfig::new(0.25)
         .with_selector(ParamSelector::default().include("**.gamma"))
         .init(BatchNormScale)
+        .unwrap()
         .masks(&model)
         .unwrap();
     // Global over all 8 scales: the two smallest |γ| are 0.05 (blocks.1) and 0.1 (blocks.0).
@@ -231,6 +243,7 @@ fn random_is_deterministic_per_seed_and_path() {
             .with_scope(Scope::Local)
             .with_selector(selector)
             .init(Random::new(seed))
+            .unwrap()
             .masks(&model)
             .unwrap()
     };

@@ -33,7 +33,8 @@ fn downstream_criterion_drives_the_pruner() {
     let pruner = PrunerConfig::new(0.5)
         .with_granularity(Granularity::Filter)
         .with_scope(Scope::Local)
-        .init(ReverseIndex);
+        .init(ReverseIndex)
+        .unwrap();
     let masks = pruner.masks(&model).unwrap();
     // Convs: filters are axis 0; 8 filters → the last 4 pruned; 6 → the last 3 pruned.
     let conv0 = masks.get("blocks.0.conv.weight").unwrap();

@@ -16,7 +16,7 @@ fn sparsity_outside_unit_interval() {
     for s in [-0.1, 1.0, 1.5, f64::NAN] {
         let err = PrunerConfig::new(s)
             .init(Magnitude::l1())
-            .masks(&model())
+            .and_then(|p| p.masks(&model()))
             .unwrap_err();
         assert!(
             matches!(err, PruneError::InvalidSparsity { .. }),
@@ -28,7 +28,7 @@ fn sparsity_outside_unit_interval() {
     let err = PrunerConfig::new(0.5)
         .with_scope(Scope::Densities(map))
         .init(Magnitude::l1())
-        .masks(&model())
+        .and_then(|p| p.masks(&model()))
         .unwrap_err();
     assert!(
         matches!(&err, PruneError::InvalidDensity { path, .. } if path == "fc.weight"),
@@ -58,7 +58,7 @@ impl Criterion for Poisoned {
 fn non_finite_scores_name_the_parameter() {
     let err = PrunerConfig::new(0.5)
         .init(Poisoned)
-        .masks(&model())
+        .and_then(|p| p.masks(&model()))
         .unwrap_err();
     assert!(
         matches!(&err, PruneError::NonFiniteScore { path, index: 5, .. } if path == "blocks.1.conv.weight"),
@@ -68,7 +68,7 @@ fn non_finite_scores_name_the_parameter() {
     let err = PrunerConfig::new(0.5)
         .with_selector(ParamSelector::paths(["fc.weight"]))
         .init(Poisoned)
-        .masks(&model())
+        .and_then(|p| p.masks(&model()))
         .unwrap_err();
     assert!(
         matches!(&err, PruneError::NonFiniteScore { path, index: 0, .. } if path == "fc.weight"),
@@ -82,7 +82,7 @@ fn bad_n_m_patterns() {
         PrunerConfig::new(s)
             .with_granularity(Granularity::NM { n, m })
             .init(Magnitude::l1())
-            .masks(&model())
+            .and_then(|p| p.masks(&model()))
     };
     assert!(matches!(
         nm(4, 4, 0.0),
@@ -105,7 +105,7 @@ fn patterns_that_match_nothing() {
     let err = PrunerConfig::new(0.5)
         .with_selector(ParamSelector::default().include("encoder.**"))
         .init(Magnitude::l1())
-        .masks(&model())
+        .and_then(|p| p.masks(&model()))
         .unwrap_err();
     assert!(
         matches!(&err, PruneError::PatternMatchesNothing { which: "include", pattern } if pattern == "encoder.**"),
@@ -114,7 +114,7 @@ fn patterns_that_match_nothing() {
     let err = PrunerConfig::new(0.5)
         .with_selector(ParamSelector::default().exclude("blocks.9.*"))
         .init(Magnitude::l1())
-        .masks(&model())
+        .and_then(|p| p.masks(&model()))
         .unwrap_err();
     assert!(matches!(
         err,
@@ -126,7 +126,7 @@ fn patterns_that_match_nothing() {
     let err = PrunerConfig::new(0.5)
         .with_selector(ParamSelector::default().include("blocks.***"))
         .init(Magnitude::l1())
-        .masks(&model())
+        .and_then(|p| p.masks(&model()))
         .unwrap_err();
     assert!(matches!(err, PruneError::InvalidPattern { .. }));
 }
@@ -138,7 +138,7 @@ fn unknown_density_paths_and_empty_selections() {
     let err = PrunerConfig::new(0.5)
         .with_scope(Scope::Densities(map))
         .init(Magnitude::l1())
-        .masks(&model())
+        .and_then(|p| p.masks(&model()))
         .unwrap_err();
     assert!(
         matches!(&err, PruneError::UnknownParam { path, .. } if path == "blocks.0.conv.wieght"),
@@ -151,7 +151,7 @@ fn unknown_density_paths_and_empty_selections() {
                 .kinds([burn_prune::LayerKind::Embedding]),
         )
         .init(Magnitude::l1())
-        .masks(&model())
+        .and_then(|p| p.masks(&model()))
         .unwrap_err();
     assert!(matches!(err, PruneError::NothingSelected { .. }), "{err}");
 }
@@ -170,7 +170,7 @@ fn a_criterion_returning_the_wrong_count_is_an_error() {
     let err = PrunerConfig::new(0.5)
         .with_granularity(Granularity::Filter)
         .init(Short)
-        .masks(&model())
+        .and_then(|p| p.masks(&model()))
         .unwrap_err();
     assert!(
         matches!(
@@ -183,4 +183,73 @@ fn a_criterion_returning_the_wrong_count_is_an_error() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn settings_are_checked_once_by_init_without_a_model() {
+    // Everything a configuration alone can get wrong fails in `init`, before any model.
+    let init = |c: PrunerConfig| c.init(Magnitude::l1()).map(|_| ());
+    assert!(matches!(
+        init(PrunerConfig::new(1.5)),
+        Err(PruneError::InvalidSparsity { .. })
+    ));
+    assert!(matches!(
+        init(PrunerConfig::new(0.25).with_granularity(Granularity::NM { n: 2, m: 4 })),
+        Err(PruneError::Config(_))
+    ));
+    assert!(matches!(
+        init(PrunerConfig::new(0.0).with_granularity(Granularity::NM { n: 4, m: 4 })),
+        Err(PruneError::InvalidNm { n: 4, m: 4 })
+    ));
+    assert!(matches!(
+        init(PrunerConfig::new(0.5).with_selector(ParamSelector::default().include("a.***"))),
+        Err(PruneError::InvalidPattern { .. })
+    ));
+    let layouts = vec![("a.***".to_string(), burn_prune::Layout::out_in())];
+    assert!(init(PrunerConfig::new(0.5).with_layouts(layouts)).is_err());
+    // A model-dependent problem (a pattern matching nothing) passes `init` and is reported
+    // by the first masks.
+    let pruner = PrunerConfig::new(0.5)
+        .with_selector(ParamSelector::default().include("encoder.**"))
+        .init(Magnitude::l1())
+        .unwrap();
+    assert!(matches!(
+        pruner.masks(&model()),
+        Err(PruneError::PatternMatchesNothing { .. })
+    ));
+
+    // The same pruner at another target: only the target is checked again.
+    let pruner = PrunerConfig::new(0.25).init(Magnitude::l1()).unwrap();
+    assert!(matches!(
+        pruner.with_sparsity(1.0),
+        Err(PruneError::InvalidSparsity { .. })
+    ));
+    let m = model();
+    assert_eq!(
+        pruner.with_sparsity(0.5).unwrap().masks(&m).unwrap(),
+        PrunerConfig::new(0.5)
+            .init(Magnitude::l1())
+            .unwrap()
+            .masks(&m)
+            .unwrap()
+    );
+
+    // The structural pruner's settings, likewise.
+    use burn_prune::structure::{GroupPrunerConfig, KeepChannels};
+    let init = |c: GroupPrunerConfig| c.init(Magnitude::l1()).map(|_| ());
+    assert!(matches!(
+        init(GroupPrunerConfig::new(1.0)),
+        Err(PruneError::InvalidSparsity { .. })
+    ));
+    assert!(init(GroupPrunerConfig::new(0.5).with_round_to(0)).is_err());
+    assert!(init(GroupPrunerConfig::new(0.5).with_max_ratio(1.5)).is_err());
+    assert!(matches!(
+        init(GroupPrunerConfig::new(0.5).with_ignored(vec!["a.***".into()])),
+        Err(PruneError::InvalidPattern { .. })
+    ));
+    let zero = vec![KeepChannels::new("blocks.0.conv.weight", 0)];
+    assert!(matches!(
+        init(GroupPrunerConfig::new(0.5).with_keep_channels(zero)),
+        Err(PruneError::Config(m)) if m.contains("blocks.0.conv.weight")
+    ));
 }

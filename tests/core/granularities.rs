@@ -64,7 +64,7 @@ proptest! {
         let device = Device::flex();
         device.seed(seed);
         let model = SmallCnn::new(&channels, classes, &device);
-        let pruner = PrunerConfig::new(sparsity).with_granularity(g).with_scope(scope.clone()).init(Magnitude::l2());
+        let pruner = PrunerConfig::new(sparsity).with_granularity(g).with_scope(scope.clone()).init(Magnitude::l2()).unwrap();
         let units = units_by_hand(&channels, classes, g);
         let result = pruner.masks(&model);
         let total: usize = units.iter().sum();
@@ -106,7 +106,7 @@ proptest! {
         let masks = PrunerConfig::new(sparsity)
             .with_granularity(g)
             .with_min_kept(0)
-            .init(Magnitude::l1())
+            .init(Magnitude::l1()).unwrap()
             .masks(&model)
             .unwrap();
         let weights: Vec<Vec<f32>> = model
@@ -138,6 +138,7 @@ fn n_m_keeps_the_largest_n_in_every_group() {
     let masks = PrunerConfig::new(0.5)
         .with_granularity(Granularity::NM { n: 2, m: 4 })
         .init(Magnitude::l1())
+        .unwrap()
         .masks(&model)
         .unwrap();
     // Conv [8, 8, 3, 3]: groups are 4 consecutive input channels at one (out, ky, kx).
@@ -182,6 +183,7 @@ fn blocks_are_whole_tiles() {
         .with_granularity(Granularity::Block { out: 4, input: 2 })
         .with_scope(Scope::Local)
         .init(Magnitude::l1())
+        .unwrap()
         .masks(&model)
         .unwrap();
     check_unit_aligned(&masks);
@@ -221,7 +223,8 @@ fn flex_and_ndarray_give_the_same_masks() {
         let pruner = PrunerConfig::new(sparsity)
             .with_granularity(g)
             .with_scope(scope)
-            .init(Magnitude::l2());
+            .init(Magnitude::l2())
+            .unwrap();
         let a = pruner.masks(&model);
         let b = pruner.masks(&on_ndarray);
         match (a, b) {

@@ -42,7 +42,12 @@ fn hidden_scores(model: &TwoLinear, config: GroupPrunerConfig) -> Vec<f32> {
     let t = trace(model, [1, 2], |m, x| m.forward(x)).unwrap();
     let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
     let (gi, _) = graph.group_of("fc1.weight", 1).unwrap();
-    config.init(Magnitude::l1()).scores(model, &graph).unwrap()[gi].clone()
+    config
+        .init(Magnitude::l1())
+        .unwrap()
+        .scores(model, &graph)
+        .unwrap()[gi]
+        .clone()
 }
 
 fn close(a: &[f32], b: &[f32]) {
@@ -58,7 +63,7 @@ fn reductions_and_normalisations_by_hand() {
     // Per hidden unit j: fc1 column L1 = |W1[0][j]| + |W1[1][j]|, fc2 row L1 = |W2[j]|.
     let col = [4.0, 2.25, 1.5];
     let row = [4.0, 1.0, 0.5];
-    let cfg = || GroupPrunerConfig::new(0.5);
+    let cfg = || GroupPrunerConfig::new(0.5).with_normalization(GroupNormalization::None);
     let sum: Vec<f32> = (0..3).map(|j| col[j] + row[j]).collect();
     close(
         &hidden_scores(&model, cfg().with_reduction(GroupReduction::Sum)),
@@ -82,6 +87,11 @@ fn reductions_and_normalisations_by_hand() {
     let by_mean: Vec<f32> = mean.iter().map(|s| s / m).collect();
     let mean_norm = cfg().with_normalization(GroupNormalization::Mean);
     close(&hidden_scores(&model, mean_norm), &by_mean);
+    // The default normalisation is the mean (Torch-Pruning's).
+    close(
+        &hidden_scores(&model, GroupPrunerConfig::new(0.5)),
+        &by_mean,
+    );
     // LAMP: ranked 4 ≥ 1.625 ≥ 1: 4/4, 1.625/5.625, 1/6.625.
     let lamp = cfg().with_normalization(GroupNormalization::Lamp);
     close(
@@ -98,7 +108,9 @@ fn gradient_criteria_score_groups_from_batches() {
     let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
     let pruner = GroupPrunerConfig::new(0.5)
         .with_reduction(GroupReduction::Sum)
-        .init(GradientMagnitude);
+        .with_normalization(GroupNormalization::None)
+        .init(GradientMagnitude)
+        .unwrap();
     assert!(matches!(
         pruner.scores(&model, &graph),
         Err(PruneError::MissingBatches { .. })
@@ -146,7 +158,9 @@ fn batch_norm_scale_ranks_by_gamma() {
     let model = randomize_batch_norms(SmallCnn::new(&[3, 8, 6], 4, &device), 3);
     let graph = cnn_graph(&model);
     let scores = GroupPrunerConfig::new(0.5)
+        .with_normalization(GroupNormalization::None)
         .init(BatchNormScale)
+        .unwrap()
         .scores(&model, &graph)
         .unwrap();
     for b in 0..2 {
@@ -167,7 +181,11 @@ fn selection_rules() {
     let model = SmallCnn::new(&[3, 16, 12, 10], 4, &device);
     let graph = cnn_graph(&model);
     let kept = |config: GroupPrunerConfig, b: usize| {
-        let plan = config.init(Magnitude::l1()).plan(&model, &graph).unwrap();
+        let plan = config
+            .init(Magnitude::l1())
+            .unwrap()
+            .plan(&model, &graph)
+            .unwrap();
         plan.params
             .get(&format!("blocks.{b}.conv.weight"))
             .map_or(model.blocks[b].conv.weight.dims()[0], |s| s.new_shape()[0])
@@ -190,7 +208,11 @@ fn selection_rules() {
     let g = GroupPrunerConfig::new(0.5).with_global(true);
     let total: usize = [0, 1, 2].map(|b| kept(g.clone(), b)).iter().sum();
     assert_eq!(total, 38 - 19);
-    let plan = i().init(Magnitude::l1()).plan(&model, &graph).unwrap();
+    let plan = i()
+        .init(Magnitude::l1())
+        .unwrap()
+        .plan(&model, &graph)
+        .unwrap();
     assert_eq!(
         plan.params["blocks.1.conv.weight"].new_shape(),
         [12, 8, 3, 3]
@@ -202,7 +224,11 @@ fn selection_rules() {
         GroupPrunerConfig::new(0.5).with_round_to(0),
         GroupPrunerConfig::new(0.5).with_max_ratio(0.0),
     ] {
-        assert!(bad.init(Magnitude::l1()).plan(&model, &graph).is_err());
+        assert!(
+            bad.init(Magnitude::l1())
+                .and_then(|p| p.plan(&model, &graph))
+                .is_err()
+        );
     }
 }
 
@@ -239,9 +265,14 @@ fn external_scores_drive_the_same_selection() {
         let pruner = config
             .clone()
             .with_normalization(GroupNormalization::None)
-            .init(Magnitude::l1());
+            .init(Magnitude::l1())
+            .unwrap();
         let raw = pruner.scores(&model, &graph).unwrap();
-        let by_criterion = config.init(Magnitude::l1()).keep(&model, &graph).unwrap();
+        let by_criterion = config
+            .init(Magnitude::l1())
+            .unwrap()
+            .keep(&model, &graph)
+            .unwrap();
         assert_eq!(
             config.keep_from_scores(&model, &graph, &raw).unwrap(),
             by_criterion
@@ -298,7 +329,13 @@ fn fpgm_ranks_a_group_by_its_matrix_members() {
     let t = trace(&plain, [1, 2], |m, x| m.forward(x)).unwrap();
     let (graph, gi) = group(&t);
     let config = GroupPrunerConfig::new(0.5).with_reduction(GroupReduction::Sum);
-    let without_bias = config.clone().init(Fpgm).scores(&plain, &graph).unwrap()[gi].clone();
+    let without_bias = config
+        .clone()
+        .init(Fpgm)
+        .unwrap()
+        .scores(&plain, &graph)
+        .unwrap()[gi]
+        .clone();
     let t = trace(&biased, [1, 2], |m: &BiasedTwoLinear, x| {
         m.fc2.forward(m.fc1.forward(x))
     })
@@ -306,7 +343,13 @@ fn fpgm_ranks_a_group_by_its_matrix_members() {
     let (graph, gi) = group(&t);
     // FPGM compares whole units, so it cannot score the bias: the group is ranked by the two
     // weight matrices alone, exactly as without the bias (before, this was an error).
-    let with_bias = config.init(Fpgm).scores(&biased, &graph).unwrap()[gi].clone();
+    let with_bias = config
+        .with_score_biases(true)
+        .init(Fpgm)
+        .unwrap()
+        .scores(&biased, &graph)
+        .unwrap()[gi]
+        .clone();
     close(&with_bias, &without_bias);
     // Hand check of the ranking: hidden unit 0 (fc1 column (1, 3), fc2 row -4) is the
     // farthest from the others in both matrices, unit 2 ((0.5, -1), 0.5) the nearest.
@@ -314,4 +357,103 @@ fn fpgm_ranks_a_group_by_its_matrix_members() {
         with_bias[0] > with_bias[1] && with_bias[1] > with_bias[2],
         "{with_bias:?}"
     );
+}
+
+/// Per unit `u` of axis `axis` of a row-major tensor of `shape`: `Σ f(v)` over the slice.
+fn slice_sums(v: &[f32], shape: &[usize], axis: usize, f: impl Fn(f32) -> f32) -> Vec<f32> {
+    let inner: usize = shape[axis + 1..].iter().product();
+    let mut out = vec![0f32; shape[axis]];
+    for (i, &x) in v.iter().enumerate() {
+        out[(i / inner) % shape[axis]] += f(x);
+    }
+    out
+}
+
+#[test]
+fn magnitude_matches_torch_pruning_magnitude_importance() {
+    // REFERENCE.md, "Torch-Pruning's magnitude importance": per channel the sum of |w|^p over
+    // every coupled member's slice (conv output filters, the next layer's input channels,
+    // BatchNorm |γ|^p), biases and β not scored, running statistics never, the members'
+    // mean, divided by the group's mean.
+    let device = Device::flex();
+    let model = randomize_batch_norms(SmallCnn::new(&[3, 4, 5], 2, &device), 11);
+    let graph = cnn_graph(&model);
+    let (gi, _) = graph.group_of("blocks.0.conv.weight", 0).unwrap();
+    let conv0 = values(model.blocks[0].conv.weight.val());
+    let conv1 = values(model.blocks[1].conv.weight.val());
+    let gamma = values(model.blocks[0].bn.gamma.val());
+    let bias = values(model.blocks[0].conv.bias.as_ref().unwrap().val());
+    let beta = values(model.blocks[0].bn.beta.val());
+    let per_member = |f: &dyn Fn(f32) -> f32| {
+        [
+            slice_sums(&conv0, &[4, 3, 3, 3], 0, f),
+            gamma.iter().map(|&g| f(g)).collect(),
+            slice_sums(&conv1, &[5, 4, 3, 3], 1, f),
+        ]
+    };
+    let mean_of = |members: &[Vec<f32>]| -> Vec<f32> {
+        (0..4)
+            .map(|u| members.iter().map(|m| m[u]).sum::<f32>() / members.len() as f32)
+            .collect()
+    };
+    let normalised = |s: Vec<f32>| {
+        let m = s.iter().sum::<f32>() / s.len() as f32;
+        s.iter().map(|v| v / m).collect::<Vec<f32>>()
+    };
+    let scores = |config: GroupPrunerConfig, criterion: Magnitude| {
+        config
+            .init(criterion)
+            .unwrap()
+            .scores(&model, &graph)
+            .unwrap()[gi]
+            .clone()
+    };
+    let squares = per_member(&|v| v * v);
+    let expected_l2 = normalised(mean_of(&squares));
+    close(
+        &scores(GroupPrunerConfig::new(0.5), Magnitude::l2()),
+        &expected_l2,
+    );
+    let abs = per_member(&|v: f32| v.abs());
+    close(
+        &scores(GroupPrunerConfig::new(0.5), Magnitude::l1()),
+        &normalised(mean_of(&abs)),
+    );
+    // The root alone, unnormalised (`group_reduction="first"`, `normalizer=None`): Li et
+    // al.'s filter norm.
+    let first = GroupPrunerConfig::new(0.5)
+        .with_reduction(GroupReduction::First)
+        .with_normalization(GroupNormalization::None);
+    close(&scores(first, Magnitude::l1()), &abs[0]);
+    // The Euclidean norm keeps the root on every member: a different sum.
+    let roots: Vec<Vec<f32>> = squares
+        .iter()
+        .map(|m| m.iter().map(|v| v.sqrt()).collect())
+        .collect();
+    close(
+        &scores(GroupPrunerConfig::new(0.5), Magnitude::euclidean()),
+        &normalised(mean_of(&roots)),
+    );
+    // Biases scored on request: the conv bias and the BatchNorm shift join the mean.
+    let mut with_biases = squares.to_vec();
+    with_biases.push(bias.iter().map(|b| b * b).collect());
+    with_biases.push(beta.iter().map(|b| b * b).collect());
+    close(
+        &scores(
+            GroupPrunerConfig::new(0.5).with_score_biases(true),
+            Magnitude::l2(),
+        ),
+        &normalised(mean_of(&with_biases)),
+    );
+    // And the plan removes the two channels with the lowest of those scores.
+    let mut order: Vec<usize> = (0..4).collect();
+    order.sort_by(|&a, &b| expected_l2[a].total_cmp(&expected_l2[b]));
+    let mut kept = order[2..].to_vec();
+    kept.sort();
+    let plan = GroupPrunerConfig::new(0.5)
+        .init(Magnitude::l2())
+        .unwrap()
+        .plan(&model, &graph)
+        .unwrap();
+    assert_eq!(plan.params["blocks.0.conv.weight"].keep[0].indices, kept);
 }

@@ -37,6 +37,7 @@ fn train_masked(mut optim: ModuleOptimizer, granularity: Granularity, lr: f64) {
         .with_granularity(granularity)
         .with_scope(Scope::Local)
         .init(Magnitude::l1())
+        .unwrap()
         .prune(model)
         .unwrap();
     let before = effective(&model);

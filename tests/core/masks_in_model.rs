@@ -21,6 +21,7 @@ fn installed_masks_zero_effective_weights_and_their_gradients() {
     let base_before = values(net.blocks[1].conv.weight.val());
     let (net, masks) = PrunerConfig::new(0.6)
         .init(Magnitude::l1())
+        .unwrap()
         .prune(net)
         .unwrap();
     let keep = masks.get("blocks.1.conv.weight").unwrap().keep.to_bools();
@@ -64,10 +65,12 @@ fn update_replaces_masks_and_remove_restores_the_base() {
     let base = values(net.fc.weight.val());
     let (net, m50) = PrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .prune(net)
         .unwrap();
     let (net, m20) = PrunerConfig::new(0.2)
         .init(Magnitude::l1())
+        .unwrap()
         .prune(net)
         .unwrap();
     // The second call computed on effective weights, so everything pruned at 50%... is a
@@ -106,6 +109,7 @@ fn materialize_folds_masks_into_weights() {
     let net = model(&device);
     let (net, masks) = PrunerConfig::new(0.7)
         .init(Magnitude::l2())
+        .unwrap()
         .prune(net)
         .unwrap();
     let effective = values(net.blocks[0].conv.weight.val());
@@ -128,6 +132,7 @@ fn record_saves_and_reloads_masks() {
     let (net, masks) = PrunerConfig::new(0.5)
         .with_granularity(Granularity::Filter)
         .init(Magnitude::l1())
+        .unwrap()
         .prune(net)
         .unwrap();
     let expected = values(net.blocks[1].conv.weight.val());
@@ -165,6 +170,7 @@ fn mask_sets_roundtrip_through_json_and_binary() {
     let masks = PrunerConfig::new(0.5)
         .with_granularity(Granularity::Kernel)
         .init(Magnitude::l1())
+        .unwrap()
         .masks(&net)
         .unwrap();
     let json = masks.to_json().unwrap();
@@ -202,6 +208,7 @@ fn import_is_validated_against_the_model() {
     let net = model(&device);
     let masks = PrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .masks(&net)
         .unwrap();
     // Same paths, other shapes.

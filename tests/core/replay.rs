@@ -76,6 +76,7 @@ fn masks_installed_in_the_model_are_applied_by_the_replay() {
     let model = SmallCnn::new(&[3, 4, 6], 5, &device);
     let (model, _) = PrunerConfig::new(0.6)
         .init(Magnitude::l1())
+        .unwrap()
         .prune(model)
         .unwrap();
     let shape = [2, 3, 8, 8];

@@ -86,12 +86,14 @@ fn gathering_gradients_leaves_the_models_statistics() {
     let loss = |m: &SmallCnn, x: Tensor<4>| m.forward(x).sum();
     let masks = PrunerConfig::new(0.5)
         .init(Taylor::element())
+        .unwrap()
         .masks_with_data(&model, batches.clone(), loss)
         .unwrap();
     assert_eq!(statistics(&model), before);
     // The masks come from the model as it is: the same call again gives the same masks.
     let again = PrunerConfig::new(0.5)
         .init(Taylor::element())
+        .unwrap()
         .masks_with_data(&model, batches, loss)
         .unwrap();
     assert_eq!(masks, again);
@@ -108,6 +110,7 @@ fn compacting_or_restoring_a_clone_leaves_the_original() {
     let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
     let plan = GroupPrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .plan(&model, &graph)
         .unwrap();
     let small = plan.apply(model.clone()).unwrap();

@@ -138,7 +138,7 @@ fn compacted_model_equals_the_zeroed_dense_model_and_replays() {
     let x = Tensor::<4>::random([3, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
     let t = trace(&model, [3, 3, 8, 8], |m, x| m.forward(x)).unwrap();
     let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
-    let pruner = GroupPrunerConfig::new(0.5).init(Magnitude::l1());
+    let pruner = GroupPrunerConfig::new(0.5).init(Magnitude::l1()).unwrap();
     let plan = pruner.plan(&model, &graph).unwrap();
     assert_eq!(plan.params["stem.weight"].new_shape(), vec![4, 3, 3, 3]);
     assert_eq!(plan.params["mix.weight"].new_shape(), vec![6, 5, 3, 3]);
@@ -299,6 +299,7 @@ fn grouped_convs_lose_whole_groups() {
 
     let plan = GroupPrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .plan(&model, &graph)
         .unwrap();
     let slice = &plan.params["grouped.weight"];
@@ -351,6 +352,7 @@ fn group_norm_channels_are_kept_and_the_rest_compacts() {
     assert!(graph.group_of("norm.gamma", 0).is_none(), "never cut");
     let plan = GroupPrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .plan(&model, &graph)
         .unwrap();
     assert_eq!(plan.params["conv2.weight"].new_shape(), vec![3, 8, 3, 3]);
@@ -402,6 +404,7 @@ fn channel_slices_pin_what_they_split_and_the_rest_compacts() {
     );
     let plan = GroupPrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .plan(&model, &graph)
         .unwrap();
     assert_eq!(plan.params["right.weight"].new_shape(), vec![3, 4, 3, 3]);
@@ -429,6 +432,7 @@ fn zeros_applied_between_training_steps_keep_parameters_trainable() {
     let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
     let plan = GroupPrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .plan(&model, &graph)
         .unwrap();
     let x = Tensor::<4>::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);

@@ -34,6 +34,7 @@ where
     let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
     let plan = GroupPrunerConfig::new(ratio)
         .init(Magnitude::l1())
+        .unwrap()
         .plan(&model, &graph)
         .unwrap();
     assert!(plan.removed_elements() > 0);
@@ -193,6 +194,7 @@ fn pinned_grouped_convs_keep_their_channels() {
     assert!(graph.grouped_convs.is_empty());
     let plan = GroupPrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .plan(&model, &graph)
         .unwrap();
     assert!(plan.params.values().all(|s| s.groups.is_none()));
@@ -223,6 +225,7 @@ fn li_resnet56(pruned: ResNetCifarConfig, expected: usize) {
     let plan = GroupPrunerConfig::new(0.0)
         .with_keep_channels(li_resnet_counts(&pruned))
         .init(Magnitude::l1())
+        .unwrap()
         .plan(&dense, &graph)
         .unwrap();
     let small = plan.apply(dense).unwrap();
@@ -269,6 +272,7 @@ fn li_vgg16_pruned_a_through_the_plan_api() {
     let plan = GroupPrunerConfig::new(0.0)
         .with_keep_channels(counts)
         .init(Magnitude::l1())
+        .unwrap()
         .plan(&dense, &graph)
         .unwrap();
     let small = plan.apply(dense).unwrap();
@@ -287,6 +291,7 @@ fn keep_channels_errors_name_the_layer() {
         GroupPrunerConfig::new(0.0)
             .with_keep_channels(counts)
             .init(Magnitude::l1())
+            .unwrap()
             .plan(&model, &graph)
     };
     let err = plan(vec![KeepChannels::new("layer9.*.conv1.conv.weight", 4)]).unwrap_err();

@@ -95,6 +95,7 @@ fn supervised_training_keeps_pruned_weights_at_zero() {
     };
     let (net, masks) = PrunerConfig::new(0.6)
         .init(Magnitude::l1())
+        .unwrap()
         .prune(net)
         .unwrap();
     let conv_before: Vec<f32> = net.conv.weight.val().into_data().try_into_vec_as().unwrap();

@@ -143,6 +143,7 @@ fn activation_criteria_remove_the_dead_channel() {
             .with_scope(burn_prune::Scope::Local)
             .with_selector(burn_prune::ParamSelector::paths(["blocks.1.conv.weight"]))
             .init(criterion.clone())
+            .unwrap()
             .masks(&model)
             .unwrap();
         let keep = masks.get("blocks.1.conv.weight").unwrap().keep.to_bools();
@@ -281,7 +282,7 @@ fn data_driven_errors_name_the_layer() {
     assert!(err.contains("labels"), "{err}");
     let err = PrunerConfig::new(0.5)
         .init(ActivationCriterion::apoz(&stats))
-        .masks(&model)
+        .and_then(|p| p.masks(&model))
         .unwrap_err()
         .to_string();
     assert!(err.contains("filter granularity"), "{err}");

@@ -114,6 +114,7 @@ fn obd_and_obs_weigh_weights_by_their_inputs() {
         let criterion = HessianCriterion::new(saliency, &moments, 0.0).unwrap();
         let masks = PrunerConfig::new(0.5)
             .init(criterion)
+            .unwrap()
             .masks(&model)
             .unwrap();
         assert_eq!(
@@ -124,6 +125,7 @@ fn obd_and_obs_weigh_weights_by_their_inputs() {
     }
     let magnitude = PrunerConfig::new(0.5)
         .init(burn_prune::criterion::Magnitude::l1())
+        .unwrap()
         .masks(&model)
         .unwrap();
     assert_eq!(
@@ -159,6 +161,7 @@ fn obs_pruning_with_updates_beats_magnitude_pruning() {
     let (magnitude, _) = PrunerConfig::new(0.5)
         .with_scope(Scope::Local)
         .init(burn_prune::criterion::Magnitude::l1())
+        .unwrap()
         .prune(Layer {
             fc: model.fc.clone(),
         })
@@ -204,6 +207,7 @@ fn hessian_criteria_on_a_cnn_and_their_errors() {
         let masks = PrunerConfig::new(0.5)
             .with_granularity(granularity)
             .init(criterion.clone())
+            .unwrap()
             .masks(&model)
             .unwrap();
         assert!(masks.counts().1 > 0);
@@ -215,12 +219,13 @@ fn hessian_criteria_on_a_cnn_and_their_errors() {
         .collect();
     let err = PrunerConfig::new(0.5)
         .init(HessianCriterion::new(Saliency::Obd, &partial, 1e-2).unwrap())
-        .masks(&model)
+        .and_then(|p| p.masks(&model))
         .unwrap_err()
         .to_string();
     assert!(err.contains("no input moments"), "{err}");
     let (masked, _) = PrunerConfig::new(0.5)
         .init(burn_prune::criterion::Magnitude::l1())
+        .unwrap()
         .prune(model)
         .unwrap();
     let err = obs_prune_model(masked, &moments, 0.5, 1e-2)
@@ -252,6 +257,7 @@ fn fisher_obd_ranks_by_hand_computed_saliency() {
     let keep = |sparsity: f64| {
         PrunerConfig::new(sparsity)
             .init(FisherObd)
+            .unwrap()
             .masks_with_data(&model, batches(), loss)
             .unwrap()
             .get("fc.weight")
@@ -263,6 +269,7 @@ fn fisher_obd_ranks_by_hand_computed_saliency() {
     assert_eq!(keep(2.0 / 3.0), [false, false, true]);
     let magnitude = PrunerConfig::new(2.0 / 3.0)
         .init(burn_prune::criterion::Magnitude::l1())
+        .unwrap()
         .masks(&model)
         .unwrap();
     assert_eq!(
@@ -272,7 +279,7 @@ fn fisher_obd_ranks_by_hand_computed_saliency() {
     // Without batches the criterion has no gradients: a typed error.
     let err = PrunerConfig::new(0.5)
         .init(FisherObd)
-        .masks(&model)
+        .and_then(|p| p.masks(&model))
         .unwrap_err()
         .to_string();
     assert!(
@@ -305,6 +312,7 @@ fn hessian_criteria_rank_dependency_groups() {
     let obs = HessianCriterion::new(Saliency::Obs, &moments, 1e-2).unwrap();
     let keep = GroupPrunerConfig::new(0.5)
         .init(obs)
+        .unwrap()
         .keep(&model, &graph)
         .unwrap();
     let loss = |m: &SmallCnn, (x, y): (Tensor<4>, Tensor<1, Int>)| {
@@ -314,6 +322,7 @@ fn hessian_criteria_rank_dependency_groups() {
     };
     let fisher = GroupPrunerConfig::new(0.5)
         .init(FisherObd)
+        .unwrap()
         .keep_with_data(&model, &graph, [(x, y)], loss)
         .unwrap();
     for keep in [keep, fisher] {

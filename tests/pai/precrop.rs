@@ -82,6 +82,7 @@ fn a_pruned_resnet20_meets_both_budgets_within_one_percent() {
     let (pruned, masks) = PrunerConfig::new(0.0)
         .with_scope(allocation.scope())
         .init(Random::new(3))
+        .unwrap()
         .prune(model)
         .unwrap();
     let (total, removed) = masks.counts();

@@ -136,6 +136,7 @@ fn synflow_keeps_every_vgg16_layer_at_a_thousandth_of_the_weights_where_magnitud
     let magnitude = PrunerConfig::new(sparsity)
         .with_min_kept(0)
         .init(Magnitude::l1())
+        .unwrap()
         .masks(&vgg)
         .unwrap();
     let empty = magnitude

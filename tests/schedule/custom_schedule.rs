@@ -92,3 +92,17 @@ fn a_downstream_schedule_is_checked_once_when_the_pruner_is_built() {
     invalid(build(vec![(3, 0.2), (1, 0.5)]), "steps must increase");
     assert!(build(vec![(1, 0.2), (3, 0.5)]).is_ok());
 }
+
+#[test]
+fn pruner_settings_are_checked_at_every_target_when_built() {
+    // N:M sparsity is fixed at (m - n) / m: a schedule that ramps to it asks for other
+    // targets on the way, which `new` refuses before any training.
+    let ramp = Steps(vec![(1, 0.25), (2, 0.5)]);
+    let nm = PrunerConfig::new(0.0).with_granularity(burn_prune::Granularity::NM { n: 2, m: 4 });
+    assert!(matches!(
+        ScheduledPruner::new(ramp, nm.clone(), Magnitude::l1()),
+        Err(ScheduleError::Prune(_))
+    ));
+    // A one-step schedule straight to 2:4 is fine.
+    assert!(ScheduledPruner::new(Steps(vec![(1, 0.5)]), nm, Magnitude::l1()).is_ok());
+}

@@ -26,7 +26,6 @@ fn agp_masks_follow_the_schedule_at_every_update_of_a_real_training_run() {
     )
     .init(Magnitude::l1())
     .unwrap();
-    pruner.check(&model).unwrap();
     let schedule_steps = pruner.schedule().update_steps();
 
     let mut events: Vec<PruneEvent> = Vec::new();

@@ -177,6 +177,7 @@ fn reinitialisation_draws_burn_defaults_resets_batch_norm_and_keeps_masks() {
     let model = SmallCnn::new(&[3, 8, 16], 4, &device);
     let (model, masks) = PrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .prune(model)
         .unwrap();
     let model = randomize_batch_norms(model, 3);
@@ -344,6 +345,7 @@ fn scratch_e_trains_the_compacted_architecture_from_a_fresh_start() {
     // Half the channels of every group by L1 norm, compacted to a [3, 8, 16] network.
     let plan = GroupPrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .plan(&dense, &graph(&dense))
         .unwrap();
     let small = plan.apply(dense).unwrap();

@@ -136,7 +136,6 @@ fn run(strategy: ExecutionStrategy, devices: &[Device], name: &str) -> Net {
     .init(Magnitude::l1())
     .unwrap();
     let net = Net::new(pruner, &device);
-    net.pruner.check(&net).unwrap();
     let loader = |items: Vec<Item>, batch: usize, device: &Device| {
         DataLoaderBuilder::new(ItemBatcher)
             .batch_size(batch)

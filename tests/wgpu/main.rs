@@ -37,7 +37,8 @@ fn masks_on_wgpu_equal_cpu_masks_exactly() {
         let pruner = PrunerConfig::new(s)
             .with_granularity(g)
             .with_scope(scope)
-            .init(Magnitude::l2());
+            .init(Magnitude::l2())
+            .unwrap();
         assert_eq!(
             pruner.masks(&on_gpu).unwrap(),
             pruner.masks(&model).unwrap(),
@@ -46,7 +47,8 @@ fn masks_on_wgpu_equal_cpu_masks_exactly() {
     }
     let fpgm = PrunerConfig::new(0.25)
         .with_granularity(Granularity::Filter)
-        .init(Fpgm);
+        .init(Fpgm)
+        .unwrap();
     assert_eq!(fpgm.masks(&on_gpu).unwrap(), fpgm.masks(&model).unwrap());
 }
 
@@ -58,7 +60,8 @@ fn masked_model_on_wgpu_matches_cpu() {
     let model = SmallCnn::new(&[3, 8, 8], 4, &cpu);
     let pruner = PrunerConfig::new(0.5)
         .with_granularity(Granularity::Filter)
-        .init(Magnitude::l1());
+        .init(Magnitude::l1())
+        .unwrap();
     let (masked_cpu, masks) = pruner.prune(model.clone()).unwrap();
     let (masked_gpu, masks_gpu) = pruner.prune(model.to_device(&wgpu())).unwrap();
     assert_eq!(masks, masks_gpu);
@@ -87,7 +90,7 @@ fn structural_plan_and_compaction_on_wgpu_match_cpu() {
     // The trace and the plan only read the model: the same on both devices.
     let t = trace(&on_gpu, [1, 3, 8, 8], |m, x| m.forward(x)).unwrap();
     let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
-    let pruner = GroupPrunerConfig::new(0.5).init(Magnitude::l1());
+    let pruner = GroupPrunerConfig::new(0.5).init(Magnitude::l1()).unwrap();
     let plan = pruner.plan(&on_gpu, &graph).unwrap();
     let t_cpu = trace(&model, [1, 3, 8, 8], |m, x| m.forward(x)).unwrap();
     let graph_cpu = DependencyGraph::build(&t_cpu, &GraphOptions::default()).unwrap();
@@ -122,6 +125,7 @@ fn gathering_gradients_and_compacting_a_clone_on_wgpu_leave_the_model() {
     let loss = |m: &SmallCnn, x: Tensor<4>| m.forward(x).sum();
     PrunerConfig::new(0.5)
         .init(Taylor::element())
+        .unwrap()
         .masks_with_data(&model, [x.clone()], loss)
         .unwrap();
     assert_eq!(stats(&model), before);
@@ -137,6 +141,7 @@ fn gathering_gradients_and_compacting_a_clone_on_wgpu_leave_the_model() {
     let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
     let plan = GroupPrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .plan(&valid, &graph)
         .unwrap();
     let small = plan.apply(valid.clone()).unwrap();

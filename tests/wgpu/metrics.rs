@@ -20,6 +20,7 @@ fn counts_of_a_masked_model_on_wgpu_equal_cpu_counts() {
     let (masked, _) = PrunerConfig::new(0.5)
         .with_granularity(Granularity::Filter)
         .init(Magnitude::l1())
+        .unwrap()
         .prune(model.clone())
         .unwrap();
     let forward = |m: &SmallCnn, x| m.forward(x);

@@ -89,7 +89,7 @@ fn snip_and_grasp_on_wgpu_agree_with_cpu_up_to_ties() {
             .init(&x.device())
             .forward(m.forward(x), y)
     };
-    let pruner = PrunerConfig::new(0.5).init(Snip);
+    let pruner = PrunerConfig::new(0.5).init(Snip).unwrap();
     let snip_cpu = pruner
         .masks_with_data(&model, [(x.clone(), y.clone())], loss)
         .unwrap();

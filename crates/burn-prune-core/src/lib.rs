@@ -16,7 +16,7 @@
 //!
 //! let device = Device::flex();
 //! let net = Net { conv: Conv2dConfig::new([3, 8], [3, 3]).init(&device) };
-//! let pruner = PrunerConfig::new(0.5).with_granularity(Granularity::Filter).init(Magnitude::l1());
+//! let pruner = PrunerConfig::new(0.5).with_granularity(Granularity::Filter).init(Magnitude::l1()).unwrap();
 //! let (net, masks) = pruner.prune(net).unwrap();
 //! let report = SparsityReport::of_model(&net, &masks).unwrap();
 //! assert_eq!(report.params[0].units_pruned, 4); // 4 of 8 filters

@@ -17,6 +17,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::prelude::*;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Configuration of a [`Pruner`]: what to prune, how much, at which granularity and scope.
 ///
@@ -26,7 +27,8 @@ use std::collections::{HashMap, HashSet};
 /// let pruner = PrunerConfig::new(0.5)
 ///     .with_granularity(Granularity::Filter)
 ///     .with_scope(Scope::Local)
-///     .init(Magnitude::l1());
+///     .init(Magnitude::l1())
+///     .unwrap();
 /// # let _ = pruner;
 /// ```
 #[derive(Config, Debug)]
@@ -57,23 +59,29 @@ pub struct PrunerConfig {
 }
 
 impl PrunerConfig {
-    /// Build a pruner that scores with `criterion`.
-    pub fn init<C: Criterion + 'static>(&self, criterion: C) -> Pruner {
-        Pruner {
+    /// Check the configuration once and build a pruner that scores with `criterion`.
+    ///
+    /// Errors: a sparsity outside `[0, 1)`, an invalid granularity (N:M with `n ≥ m`, an
+    /// empty block), an N:M target other than `(m - n) / m` or with a scope other than local
+    /// or global, a density outside `(0, 1]`, an invalid path pattern in the selector or the
+    /// layouts. What depends on the model (a pattern matching no parameter, a shape the
+    /// granularity does not divide) is reported when masks are computed.
+    pub fn init<C: Criterion + 'static>(&self, criterion: C) -> Result<Pruner> {
+        self.check()?;
+        Ok(Pruner {
             config: self.clone(),
-            criterion: Box::new(criterion),
-        }
+            criterion: Arc::new(criterion),
+        })
     }
 
-    fn check(&self) -> Result<()> {
-        let s = self.sparsity;
+    /// The checks on the target alone: in `[0, 1)`, and `(m - n) / m` for N:M.
+    fn check_target(&self, s: f64) -> Result<()> {
         if !(0.0..1.0).contains(&s) {
             return Err(PruneError::InvalidSparsity {
                 value: s,
                 context: "the pruner's target".into(),
             });
         }
-        self.granularity.validate()?;
         if let Granularity::NM { n, m } = self.granularity {
             let fixed = (m - n) as f64 / m as f64;
             if (s - fixed).abs() > 1e-9 {
@@ -81,12 +89,21 @@ impl PrunerConfig {
                     "{n}:{m} sparsity is always {fixed}, but the target is {s}; set sparsity to {fixed}"
                 )));
             }
-            if self.scope != Scope::Local && self.scope != Scope::Global {
-                return Err(PruneError::Config(format!(
-                    "N:M chooses inside each group of {m}; scope {} has no meaning for it",
-                    self.scope
-                )));
-            }
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<()> {
+        self.granularity.validate()?;
+        self.check_target(self.sparsity)?;
+        if let Granularity::NM { m, .. } = self.granularity
+            && self.scope != Scope::Local
+            && self.scope != Scope::Global
+        {
+            return Err(PruneError::Config(format!(
+                "N:M chooses inside each group of {m}; scope {} has no meaning for it",
+                self.scope
+            )));
         }
         if let Scope::Densities(map) = &self.scope {
             for (path, &d) in map {
@@ -97,6 +114,10 @@ impl PrunerConfig {
                     });
                 }
             }
+        }
+        self.selector.validate()?;
+        for (pattern, _) in &self.layouts {
+            PathPattern::new(pattern)?;
         }
         Ok(())
     }
@@ -114,14 +135,15 @@ impl PrunerConfig {
 ///
 /// let device = Device::flex();
 /// let net = Net { fc: LinearConfig::new(8, 4).init(&device) };
-/// let (net, masks) = PrunerConfig::new(0.5).init(Magnitude::l1()).prune(net).unwrap();
+/// let (net, masks) = PrunerConfig::new(0.5).init(Magnitude::l1()).unwrap().prune(net).unwrap();
 /// assert_eq!(masks.counts(), (32, 16));
 /// let zeros = net.fc.weight.val().equal_elem(0.0).int().sum().into_scalar::<i64>();
 /// assert_eq!(zeros, 16);
 /// ```
+#[derive(Clone)]
 pub struct Pruner {
     config: PrunerConfig,
-    criterion: Box<dyn Criterion>,
+    criterion: Arc<dyn Criterion>,
 }
 
 impl std::fmt::Debug for Pruner {
@@ -137,6 +159,19 @@ impl Pruner {
     /// The configuration.
     pub fn config(&self) -> &PrunerConfig {
         &self.config
+    }
+
+    /// The same pruner aiming at another `sparsity` (a schedule's next target). Only the
+    /// target is checked: in `[0, 1)`, and `(m - n) / m` for N:M; the rest was checked by
+    /// [`PrunerConfig::init`].
+    pub fn with_sparsity(&self, sparsity: f64) -> Result<Pruner> {
+        self.config.check_target(sparsity)?;
+        let mut config = self.config.clone();
+        config.sparsity = sparsity;
+        Ok(Pruner {
+            config,
+            criterion: Arc::clone(&self.criterion),
+        })
     }
 
     /// The criterion's name.
@@ -193,7 +228,6 @@ impl Pruner {
         grads: Option<HashMap<String, GradientStats>>,
     ) -> Result<MaskSet> {
         let cfg = &self.config;
-        cfg.check()?;
         let name = self.criterion.name();
         let needs = self.criterion.needs();
         if needs.gradients != GradientNeed::None && grads.is_none() {

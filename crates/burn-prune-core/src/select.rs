@@ -62,6 +62,14 @@ impl ParamSelector {
         s
     }
 
+    /// Check that every pattern is well formed (what [`select`](Self::select) would report
+    /// first), without a model.
+    pub fn validate(&self) -> Result<()> {
+        compile(&self.include)?;
+        compile(&self.exclude)?;
+        Ok(())
+    }
+
     /// Apply the selection to a model's parameter list, keeping the model's order.
     pub fn select<'a>(&self, params: &'a [ParamAddress]) -> Result<Vec<&'a ParamAddress>> {
         let include = compile(&self.include)?;

@@ -30,7 +30,7 @@ use burn_prune_core::{Criterion, GradientNeed, Needs, ScoreContext, Scores};
 /// let net = Net { fc };
 /// // The loss depends much more on the first weight: its input is 10× larger.
 /// let batches = [Tensor::<2>::from_data([[10.0f32, 1.0]], &device)];
-/// let masks = PrunerConfig::new(0.5).init(FisherObd)
+/// let masks = PrunerConfig::new(0.5).init(FisherObd).unwrap()
 ///     .masks_with_data(&net, batches, |m, x| m.fc.forward(x).powf_scalar(2.0).mean().reshape([1]))
 ///     .unwrap();
 /// assert_eq!(masks.get("fc.weight").unwrap().keep.to_bools(), [true, false]);

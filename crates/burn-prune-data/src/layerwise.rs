@@ -382,7 +382,7 @@ pub fn obs_prune_model<M: Module>(
         .with_selector(burn_prune_core::ParamSelector::paths(
             moments.keys().cloned(),
         ))
-        .init(Chosen(scores))
+        .init(Chosen(scores))?
         .masks(&model)?;
     let model = updated_weights(updated).restore(model)?;
     Ok((install_masks(model, &masks)?, masks))

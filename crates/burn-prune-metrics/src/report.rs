@@ -135,7 +135,7 @@ impl Structure {
 /// let device = Device::flex();
 /// let layer: Linear = LinearConfig::new(8, 4).init(&device);
 /// let dense = ModelMetrics::of_model(&layer, [1, 8], |l, x| l.forward(x)).unwrap();
-/// let (layer, _) = PrunerConfig::new(0.75).init(Magnitude::l1()).prune(layer).unwrap();
+/// let (layer, _) = PrunerConfig::new(0.75).init(Magnitude::l1()).unwrap().prune(layer).unwrap();
 /// let pruned = ModelMetrics::of_model(&layer, [1, 8], |l, x| l.forward(x)).unwrap();
 /// let report = PruningReport::new(&dense, &pruned, Convention::Papers);
 /// assert_eq!(report.totals.macs_before, 32);

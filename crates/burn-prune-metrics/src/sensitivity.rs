@@ -106,7 +106,7 @@ impl SensitivityConfig {
                     .with_granularity(self.granularity)
                     .with_scope(Scope::Local)
                     .with_selector(ParamSelector::paths([p.path.clone()]))
-                    .init(criterion.clone())
+                    .init(criterion.clone())?
                     .prune(model.clone())?;
                 metric.push(finite(evaluate(&pruned), &format!("`{}` at {r}", p.path))?);
             }

@@ -342,7 +342,11 @@ fn removing_spline_redundant_units_changes_the_partition_less_than_l1() {
     let ratio = redundant as f64 / free as f64;
     let config = GroupPrunerConfig::new(ratio).with_global(true);
     let spline_plan = config.plan_from_scores(&model, &graph, &scores).unwrap();
-    let l1_plan = config.init(Magnitude::l1()).plan(&model, &graph).unwrap();
+    let l1_plan = config
+        .init(Magnitude::l1())
+        .unwrap()
+        .plan(&model, &graph)
+        .unwrap();
     assert_eq!(
         spline_plan.removed_elements() > 0,
         l1_plan.removed_elements() > 0

@@ -59,7 +59,7 @@ impl Baseline {
         Ok(PrunerConfig::new(sparsity)
             .with_scope(scope)
             .with_selector(selector.clone())
-            .init(Random::new(seed)))
+            .init(Random::new(seed))?)
     }
 }
 

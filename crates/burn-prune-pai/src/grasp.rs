@@ -187,7 +187,7 @@ impl Grasp {
         let pruner = PrunerConfig::new(sparsity)
             .with_scope(Scope::Global)
             .with_selector(self.config.selector.clone())
-            .init(scores.criterion());
+            .init(scores.criterion())?;
         Ok(pruner.prune(model)?)
     }
 

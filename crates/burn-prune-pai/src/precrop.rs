@@ -118,7 +118,7 @@ impl PreCropConfig {
 /// assert!((allocation.densities["a.weight"] - 256.0 / 2048.0).abs() < 1e-6);
 /// assert!((allocation.densities["b.weight"] - 256.0 / 512.0).abs() < 1e-6);
 /// let (mlp, masks) = PrunerConfig::new(0.0).with_scope(allocation.scope())
-///     .init(Random::new(0)).prune(mlp).unwrap();
+///     .init(Random::new(0)).unwrap().prune(mlp).unwrap();
 /// assert_eq!(masks.counts(), (2560, 2048));
 /// # let _ = mlp;
 /// ```

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 /// let net = Net { fc: LinearConfig::new(2, 2).with_bias(false).init(&Device::flex()) };
 /// let mut scores = ElementScores::new("hand-made");
 /// scores.insert("fc.weight", vec![0.4, 0.1, 0.3, 0.2]);
-/// let masks = PrunerConfig::new(0.5).init(scores).masks(&net).unwrap();
+/// let masks = PrunerConfig::new(0.5).init(scores).unwrap().masks(&net).unwrap();
 /// assert_eq!(masks.get("fc.weight").unwrap().keep.to_bools(), vec![true, false, true, false]);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -30,7 +30,7 @@ use burn_prune_core::{Criterion, GradientNeed, Needs, ScoreContext, Scores};
 /// let net = Net { fc: LinearConfig::new(4, 2).init(&device) };
 /// let x = Tensor::<2>::ones([8, 4], &device);
 /// let (net, masks) = PrunerConfig::new(0.5)
-///     .init(Snip)
+///     .init(Snip).unwrap()
 ///     .prune_with_data(net, [x], |net: &Net, x| net.fc.forward(x).powi_scalar(2).mean())
 ///     .unwrap();
 /// assert_eq!(masks.counts(), (8, 4));

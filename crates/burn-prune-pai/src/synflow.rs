@@ -242,7 +242,7 @@ impl SynFlow {
                 .with_scope(Scope::Global)
                 .with_selector(self.config.selector.clone())
                 .with_min_kept(self.config.min_kept)
-                .init(criterion);
+                .init(criterion)?;
             (model, masks) = pruner.prune(model)?;
         }
         Ok((model, masks))

@@ -21,9 +21,8 @@
 //! let mut optim = SgdConfig::new().init();
 //! // AGP to 50%, masks updated every 5 steps.
 //! let pruner = ScheduledPrunerConfig::new(GradualConfig::agp(0.5, 4).with_interval(5).into())
-//!     .init(Magnitude::l1())
+//!     .init(Magnitude::l1()) // configuration errors here, before training
 //!     .unwrap();
-//! pruner.check(&net).unwrap(); // configuration errors before training, not during it
 //! let x = Tensor::<2>::ones([4, 8], &device);
 //! for step in 1..=20u64 {
 //!     let loss = net.fc.forward(x.clone()).powi_scalar(2).mean();
@@ -56,7 +55,7 @@
 //!         let mut net = optim.step(lr, self, grads);
 //!         let step = net.step.advance();
 //!         let pruner = net.pruner.clone();
-//!         pruner.update(net, step).expect("checked with `ScheduledPruner::check`").0
+//!         pruner.update(net, step).expect("settings checked by `init`").0
 //!     }
 //! }
 //! ```

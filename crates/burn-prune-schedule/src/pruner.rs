@@ -4,7 +4,7 @@ use crate::error::{Result, ScheduleError};
 use crate::schedule::{ScheduleConfig, SparsitySchedule};
 use burn::module::Module;
 use burn::prelude::*;
-use burn_prune_core::{Criterion, MaskSet, PrunerConfig, install_masks, masks_of};
+use burn_prune_core::{Criterion, MaskSet, Pruner, PrunerConfig, install_masks, masks_of};
 use std::sync::Arc;
 
 /// What one mask update did.
@@ -64,9 +64,9 @@ pub struct PruneEvent {
 /// ```
 #[derive(Clone)]
 pub struct ScheduledPruner {
-    pruner: PrunerConfig,
+    /// The checked pruner, at the schedule's final target.
+    pruner: Pruner,
     schedule: Arc<dyn SparsitySchedule>,
-    criterion: Arc<dyn Criterion>,
 }
 
 /// Configuration of a [`ScheduledPruner`]: the schedule, and how each update prunes (the
@@ -103,9 +103,9 @@ impl ScheduledPrunerConfig {
 impl std::fmt::Debug for ScheduledPruner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScheduledPruner")
-            .field("criterion", &self.criterion.name())
+            .field("criterion", &self.pruner.criterion_name())
             .field("schedule", &self.schedule)
-            .field("pruner", &self.pruner)
+            .field("pruner", self.pruner.config())
             .finish()
     }
 }
@@ -116,8 +116,11 @@ impl ScheduledPruner {
     /// as `pruner` says, at the schedule's target. [`ScheduledPrunerConfig`] is the
     /// serializable form for this crate's schedules.
     ///
-    /// The schedule is checked once, here: every update step's sparsity must be in `[0, 1)`
-    /// and must not decrease (masks only grow), and the update steps must increase.
+    /// Everything is checked once, here: every update step's sparsity must be in `[0, 1)`
+    /// and must not decrease (masks only grow), the update steps must increase, and the
+    /// pruner configuration must hold at every target ([`PrunerConfig::init`]'s checks).
+    /// What depends on the model (a selector pattern that matches nothing, a criterion that
+    /// needs gradients or a BatchNorm the model lacks) is reported by the first update.
     pub fn new<S, C>(schedule: S, pruner: PrunerConfig, criterion: C) -> Result<Self>
     where
         S: SparsitySchedule + 'static,
@@ -132,10 +135,16 @@ impl ScheduledPruner {
         criterion: C,
     ) -> Result<Self> {
         check_schedule(schedule.as_ref())?;
+        let mut pruner = pruner;
+        pruner.sparsity = schedule.final_sparsity();
+        let pruner = pruner.init(criterion)?;
+        // Every target the schedule will ask for, checked now rather than at its step.
+        for step in schedule.update_steps() {
+            pruner.with_sparsity(schedule.sparsity(step))?;
+        }
         Ok(Self {
             pruner,
             schedule: Arc::from(schedule),
-            criterion: Arc::new(criterion),
         })
     }
 
@@ -146,27 +155,7 @@ impl ScheduledPruner {
 
     /// How every update prunes (its `sparsity` is replaced by the schedule's target).
     pub fn pruner_config(&self) -> &PrunerConfig {
-        &self.pruner
-    }
-
-    /// Dry-run every setting against `model` (masks at the final sparsity, not installed),
-    /// so that configuration errors surface before training rather than in a training hook.
-    /// Criteria that need gradients are checked with [`ScheduledPruner::check_with_data`].
-    pub fn check<M: Module>(&self, model: &M) -> Result<()> {
-        self.at(self.schedule.final_sparsity()).masks(model)?;
-        Ok(())
-    }
-
-    /// [`ScheduledPruner::check`] for criteria that need gradients.
-    pub fn check_with_data<M, B, I, F>(&self, model: &M, batches: I, loss: F) -> Result<()>
-    where
-        M: Module,
-        I: IntoIterator<Item = B>,
-        F: FnMut(&M, B) -> Tensor<1>,
-    {
-        self.at(self.schedule.final_sparsity())
-            .masks_with_data(model, batches, loss)?;
-        Ok(())
+        self.pruner.config()
     }
 
     /// Call after the optimizer step that brought the count to `step`: at an update step,
@@ -178,7 +167,7 @@ impl ScheduledPruner {
             return Ok((model, None));
         }
         let target = self.target(step)?;
-        let masks = self.at(target).masks(&model)?;
+        let masks = self.at(target)?.masks(&model)?;
         self.install(model, step, target, masks)
     }
 
@@ -201,7 +190,7 @@ impl ScheduledPruner {
             return Ok((model, None));
         }
         let target = self.target(step)?;
-        let masks = self.at(target).masks_with_data(&model, batches, loss)?;
+        let masks = self.at(target)?.masks_with_data(&model, batches, loss)?;
         self.install(model, step, target, masks)
     }
 
@@ -210,10 +199,8 @@ impl ScheduledPruner {
         Ok(self.schedule.sparsity(step))
     }
 
-    fn at(&self, sparsity: f64) -> burn_prune_core::Pruner {
-        let mut config = self.pruner.clone();
-        config.sparsity = sparsity;
-        config.init(self.criterion.clone())
+    fn at(&self, sparsity: f64) -> Result<Pruner> {
+        Ok(self.pruner.with_sparsity(sparsity)?)
     }
 
     fn install<M: Module>(

@@ -6,7 +6,9 @@ use crate::granularity::Granularity;
 /// `Σ_k ‖F_j − F_k‖₂`, its summed distance to the other units of the same parameter. Units
 /// nearest the geometric median are the most replaceable and are pruned first.
 ///
-/// Works on whole units (filter, channel, kernel, block), not on single weights.
+/// Works on whole units (filter, channel, kernel, block) of matrices and kernels, not on
+/// single weights nor on vectors (a bias, a BatchNorm scale), whose units are single numbers;
+/// in a dependency group those members are left to the group's matrices.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Fpgm;
 
@@ -23,6 +25,12 @@ impl Criterion for Fpgm {
             return Err(ctx.unsupported(
                 &self.name(),
                 "it compares whole units (use filter, channel, kernel or block)",
+            ));
+        }
+        if ctx.param.shape.len() <= 1 {
+            return Err(ctx.unsupported(
+                &self.name(),
+                "a vector's units are single numbers; it compares filters of a matrix or kernel",
             ));
         }
         let units = ctx.units.unit_vectors(ctx.weight);

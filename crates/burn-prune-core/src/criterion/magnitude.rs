@@ -3,17 +3,25 @@ use crate::error::Result;
 use crate::granularity::{Granularity, Reduction};
 
 /// Which norm [`Magnitude`] takes over a unit.
+///
+/// `L1` and `L2` are Torch-Pruning's `MagnitudeImportance(p)` for `p = 1, 2`: the sum of
+/// `|w|^p` over the unit, with no root taken. Within one parameter the root changes no
+/// ranking; across the members of a dependency group, which the group pruner sums, it does,
+/// so `L2` matches Torch-Pruning's channel choices and [`Euclidean`](Self::Euclidean) keeps
+/// the root for those who want it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Norm {
-    /// Sum of absolute values (Li et al.'s filter norm).
+    /// Sum of absolute values, `Σ|w|` (Li et al.'s filter norm; `p = 1`).
     #[default]
     L1,
-    /// Euclidean norm.
+    /// Sum of squares, `Σw²` (`p = 2`; Torch-Pruning's default).
     L2,
+    /// Euclidean norm, `√Σw²`.
+    Euclidean,
 }
 
-/// Weight magnitude (Han et al. 2015; Li et al. 2017 for filters): the L1 or L2 norm of each
-/// unit's weights — for single weights, `|w|`.
+/// Weight magnitude (Han et al. 2015; Li et al. 2017 for filters): a [`Norm`] of each unit's
+/// weights — for single weights, `|w|` whatever the norm (the ranking is the same).
 ///
 /// ```
 /// use burn_prune_core::criterion::{Magnitude, Norm};
@@ -27,13 +35,19 @@ pub struct Magnitude {
 }
 
 impl Magnitude {
-    /// L1 magnitude.
+    /// L1 magnitude, `Σ|w|`.
     pub fn l1() -> Self {
         Self { norm: Norm::L1 }
     }
-    /// L2 magnitude.
+    /// L2 magnitude, `Σw²` (no square root; Torch-Pruning's `p = 2`).
     pub fn l2() -> Self {
         Self { norm: Norm::L2 }
+    }
+    /// Euclidean magnitude, `√Σw²`.
+    pub fn euclidean() -> Self {
+        Self {
+            norm: Norm::Euclidean,
+        }
     }
 }
 
@@ -42,17 +56,19 @@ impl Criterion for Magnitude {
         match self.norm {
             Norm::L1 => "magnitude-l1".into(),
             Norm::L2 => "magnitude-l2".into(),
+            Norm::Euclidean => "magnitude-euclidean".into(),
         }
     }
 
     fn score(&self, ctx: &ScoreContext<'_>) -> Result<Scores> {
         match ctx.granularity() {
-            // |w| orders single weights for both norms; N:M selects inside groups by element.
+            // |w| orders single weights for every norm; N:M selects inside groups by element.
             Granularity::Element | Granularity::NM { .. } => Ok(Scores::WeightMagnitude),
             _ => {
                 let reduction = match self.norm {
                     Norm::L1 => Reduction::L1,
                     Norm::L2 => Reduction::L2,
+                    Norm::Euclidean => Reduction::Euclidean,
                 };
                 Ok(Scores::Units(ctx.units.reduce(ctx.weight, reduction)))
             }

@@ -100,13 +100,20 @@ impl std::fmt::Display for Granularity {
 }
 
 /// How element scores combine into one score per unit.
+///
+/// `L1` and `L2` follow Torch-Pruning's `p`: the sum of `|v|^p`, with no root taken (`L2` is
+/// the sum of squares). The Euclidean norm (the square root of that sum) is
+/// [`Euclidean`](Self::Euclidean); within one parameter both rank units alike, across the
+/// members of a dependency group they do not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub enum Reduction {
-    /// Sum of absolute values.
+    /// Sum of absolute values (`p = 1`).
     #[default]
     L1,
-    /// Square root of the sum of squares.
+    /// Sum of squares (`p = 2`), without the square root.
     L2,
+    /// Square root of the sum of squares (the Euclidean norm).
+    Euclidean,
     /// Arithmetic mean.
     Mean,
     /// Maximum.
@@ -118,6 +125,7 @@ impl std::fmt::Display for Reduction {
         f.write_str(match self {
             Self::L1 => "L1",
             Self::L2 => "L2",
+            Self::Euclidean => "Euclidean",
             Self::Mean => "mean",
             Self::Max => "max",
         })

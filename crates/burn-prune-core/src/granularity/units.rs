@@ -218,6 +218,11 @@ impl UnitMap {
             Reduction::L2 => self
                 .accumulate(values, |v| v * v)
                 .into_iter()
+                .map(|s| s as f32)
+                .collect(),
+            Reduction::Euclidean => self
+                .accumulate(values, |v| v * v)
+                .into_iter()
                 .map(|s| s.sqrt() as f32)
                 .collect(),
             Reduction::Mean => {
@@ -352,8 +357,11 @@ mod tests {
         assert_eq!(m.reduce(&vals, Reduction::L1), vec![24.0, 48.0, 48.0, 48.0]);
         assert_eq!(m.reduce(&vals, Reduction::Mean), vec![-1.0, 2.0, 2.0, 2.0]);
         assert_eq!(m.reduce(&vals, Reduction::Max), vec![-1.0, 2.0, 2.0, 2.0]);
-        let l2 = m.reduce(&vals, Reduction::L2);
-        assert!((l2[0] - 24f32.sqrt()).abs() < 1e-6);
+        // Unit 0: 24 elements of -1, units 1-3: 24 elements of 2.
+        assert_eq!(m.reduce(&vals, Reduction::L2), vec![24.0, 96.0, 96.0, 96.0]);
+        let euclid = m.reduce(&vals, Reduction::Euclidean);
+        assert!((euclid[0] - 24f32.sqrt()).abs() < 1e-6);
+        assert!((euclid[1] - 96f32.sqrt()).abs() < 1e-6);
         let keep = BitMask::from_bools(&[true, false, true, false]);
         let e = m.expand(&keep);
         assert_eq!(e.count_ones(), 48);

@@ -34,9 +34,9 @@ pub enum GroupReduction {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GroupNormalization {
     /// As they are.
-    #[default]
     None,
-    /// Divided by the group's mean.
+    /// Divided by the group's mean (Torch-Pruning's default `normalizer="mean"`).
+    #[default]
     Mean,
     /// Divided by the group's maximum.
     Max,
@@ -68,6 +68,29 @@ impl KeepChannels {
 }
 
 /// Configuration of a [`GroupPruner`].
+///
+/// # Conventions (Torch-Pruning's `MagnitudeImportance` defaults)
+///
+/// With [`Magnitude::l2`](crate::criterion::Magnitude::l2) (or `l1`) and the defaults, a unit
+/// of a group scores as Torch-Pruning 1.6's `MagnitudeImportance(p=2)` (or `p=1`) scores the
+/// same channel, so the same weights lose the same channels:
+///
+/// - **members**: every coupled parameter slice of the unit — a conv's or linear layer's
+///   output filter, the next layer's input channel, a BatchNorm's scale `γ` — scores
+///   `Σ|w|^p` over its slice (`|γ|^p` for a scale). `L2` is the sum of squares, not its
+///   square root ([`Norm::Euclidean`](crate::criterion::Norm::Euclidean) keeps the root);
+/// - **biases** (a conv's or linear layer's `bias`, a BatchNorm's shift `β`) are not scored
+///   ([`score_biases`](Self::score_biases) = `false`, Torch-Pruning's `bias=False`); running
+///   statistics are never scored;
+/// - **reduction** [`GroupReduction::Mean`]: the members' scores are averaged;
+///   [`GroupReduction::First`] reads the group's root layer alone (Li et al.'s filter norm,
+///   Torch-Pruning's `group_reduction="first"`);
+/// - **normalisation** [`GroupNormalization::Mean`]: a group's scores are divided by their
+///   mean, so that groups of different sizes and scales compare in a global ranking (within
+///   one group it changes no ranking); [`GroupNormalization::None`] ranks raw scores.
+///
+/// Every other convention stays available by name (`score_biases`, `reduction`,
+/// `normalization`, `Norm::Euclidean`).
 #[derive(Config, Debug)]
 pub struct GroupPrunerConfig {
     /// Fraction of the free units to remove: of each group's (local), or of all groups'
@@ -77,8 +100,9 @@ pub struct GroupPrunerConfig {
     /// How members' scores combine.
     #[config(default = "GroupReduction::Mean")]
     pub reduction: GroupReduction,
-    /// How a group's scores are scaled.
-    #[config(default = "GroupNormalization::None")]
+    /// How a group's scores are scaled (by their mean unless set: Torch-Pruning's default,
+    /// and what makes a global ranking across groups of different sizes fair).
+    #[config(default = "GroupNormalization::Mean")]
     pub normalization: GroupNormalization,
     /// One ranking over all groups instead of one per group.
     #[config(default = false)]
@@ -102,15 +126,27 @@ pub struct GroupPrunerConfig {
     /// the other groups follow `ratio`.
     #[config(default = "Vec::new()")]
     pub keep_channels: Vec<KeepChannels>,
+    /// Score biases too (a conv's or linear layer's `bias`, a BatchNorm's shift `β`).
+    /// Off by default, as Torch-Pruning's `bias=False`: a channel's importance is its
+    /// weights'.
+    #[config(default = false)]
+    pub score_biases: bool,
 }
 
 impl GroupPrunerConfig {
-    /// Make a pruner scoring members with `criterion`.
-    pub fn init<C: Criterion + 'static>(&self, criterion: C) -> GroupPruner {
-        GroupPruner {
+    /// Check the configuration once and make a pruner scoring members with `criterion`.
+    ///
+    /// Errors: a ratio outside `[0, 1)`, `max_ratio` outside `(0, 1]`, `round_to` of 0, an
+    /// invalid `ignored` or `keep_channels` pattern, or a `keep_channels` count of 0
+    /// ([`PruneError::InvalidSparsity`], [`PruneError::Config`],
+    /// [`PruneError::InvalidPattern`]). What depends on the model (a pattern that matches no
+    /// layer, a count a layer cannot keep) is reported when a plan is made.
+    pub fn init<C: Criterion + 'static>(&self, criterion: C) -> Result<GroupPruner> {
+        self.check()?;
+        Ok(GroupPruner {
             config: self.clone(),
             criterion: Box::new(criterion),
-        }
+        })
     }
 
     /// Which units to keep in each group (`keep[group][unit]`), from scores computed
@@ -207,6 +243,19 @@ impl GroupPrunerConfig {
             return Err(PruneError::Config(format!(
                 "max_ratio must be in (0, 1] and round_to at least 1 (got {} and {})",
                 c.max_ratio, c.round_to
+            )));
+        }
+        for pattern in c
+            .ignored
+            .iter()
+            .chain(c.keep_channels.iter().map(|k| &k.path))
+        {
+            PathPattern::new(pattern)?;
+        }
+        if let Some(k) = c.keep_channels.iter().find(|k| k.channels == 0) {
+            return Err(PruneError::Config(format!(
+                "keep_channels asks `{}` to keep 0 channels: at least one stays",
+                k.path
             )));
         }
         Ok(())
@@ -516,9 +565,11 @@ impl GroupPruner {
                     path: m.path.clone(),
                     reason: "the model has no such parameter".into(),
                 })?;
-            // Running statistics are not learned weights and carry no importance; a BatchNorm
-            // criterion reads the group's BatchNorm scales only.
+            // Running statistics are not learned weights and carry no importance; biases are
+            // scored only when asked for; a BatchNorm criterion reads the group's BatchNorm
+            // scales only.
             if is_running_stat(&m.path)
+                || (!self.config.score_biases && is_bias(addr))
                 || (needs_bn && !(addr.kind == LayerKind::BatchNorm && m.path.ends_with("gamma")))
             {
                 continue;
@@ -546,6 +597,16 @@ impl GroupPruner {
         }
         if let (true, Some(e)) = (per_member.is_empty(), unscorable) {
             return Err(e);
+        }
+        if per_member.is_empty() && !needs_bn {
+            return Err(PruneError::UnsupportedCriterion {
+                criterion: self.criterion.name(),
+                granularity: "group".into(),
+                path: g.root().to_string(),
+                reason: "no member of its dependency group is a weight it scores (biases are \
+                         scored only with score_biases)"
+                    .into(),
+            });
         }
         if per_member.is_empty() {
             return Err(PruneError::MissingBatchNorm {
@@ -578,8 +639,10 @@ impl GroupPruner {
         gradients: Option<&GradientStats>,
     ) -> Result<Vec<f32>> {
         let rank = addr.shape.len();
+        // A vector (a BatchNorm scale, a bias) is read as one unit per entry, so that a norm
+        // criterion gives `|γ|^p` as it gives `Σ|w|^p` for a filter.
         let (layout, granularity) = if rank <= 1 {
-            (Layout::for_kind(&addr.kind, rank), Granularity::Element)
+            (Layout::for_kind(&addr.kind, rank), Granularity::Filter)
         } else {
             let conventional = Layout::of(addr);
             let other = [conventional.in_axis.unwrap_or(0), conventional.out_axis]
@@ -606,7 +669,7 @@ impl GroupPruner {
         let name = self.criterion.name();
         let scores = match self.criterion.score(&ctx)? {
             Scores::WeightMagnitude => weight.iter().map(|w| w.abs()).collect(),
-            Scores::Elements(v) if granularity == Granularity::Element => v,
+            Scores::Elements(v) if rank <= 1 => v,
             Scores::Elements(v) => units.reduce(&v, self.config.element_reduction),
             Scores::Units(v) => v,
         };
@@ -632,7 +695,6 @@ impl GroupPruner {
 
     /// Which units to keep in each group (`keep[group][unit]`).
     pub fn keep<M: Module>(&self, model: &M, graph: &DependencyGraph) -> Result<Vec<Vec<bool>>> {
-        self.config.check()?;
         let addresses = addresses(model);
         let scores = self.scores_at(model, &addresses, graph, None)?;
         self.config.select(&addresses, graph, &scores)
@@ -652,7 +714,6 @@ impl GroupPruner {
         I: IntoIterator<Item = B>,
         F: FnMut(&M, B) -> Tensor<1>,
     {
-        self.config.check()?;
         let grads = self.gradients(model, graph, batches, loss)?;
         let addresses = addresses(model);
         let scores = self.scores_at(model, &addresses, graph, grads.as_ref())?;
@@ -733,6 +794,11 @@ fn member_paths(graph: &DependencyGraph) -> HashSet<String> {
         .iter()
         .flat_map(|g| g.members.iter().map(|m| m.path.clone()))
         .collect()
+}
+
+/// A bias: a vector named `bias` (conv, linear) or `beta` (a normalisation's shift).
+fn is_bias(addr: &ParamAddress) -> bool {
+    addr.shape.len() <= 1 && matches!(addr.name(), "bias" | "beta")
 }
 
 /// A BatchNorm running statistic (`running_mean`, `running_var`), by its path.

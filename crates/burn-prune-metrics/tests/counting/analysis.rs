@@ -81,6 +81,7 @@ fn sensitivity_by_hand() {
         .with_granularity(Granularity::Filter)
         .with_scope(Scope::Densities(table.densities_for_budget(0.2).unwrap()))
         .init(Magnitude::l1())
+        .unwrap()
         .prune(two())
         .unwrap();
     assert_eq!(masks.get("a.weight").unwrap().pruned(), 6);
@@ -130,6 +131,7 @@ fn report_and_run_plots() {
         .with_granularity(Granularity::Filter)
         .with_scope(Scope::Local)
         .init(Magnitude::l1())
+        .unwrap()
         .prune(net)
         .unwrap();
     let pruned = ModelMetrics::of_model(&masked, [1, 3, 10, 10], |m, x| m.forward(x)).unwrap();

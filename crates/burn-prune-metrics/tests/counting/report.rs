@@ -21,6 +21,7 @@ fn half_the_channels(net: TwoConvs) -> TwoConvs {
     let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
     let plan = GroupPrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .plan(&net, &graph)
         .unwrap();
     plan.apply(net).unwrap()
@@ -34,6 +35,7 @@ fn masked_report_rows() {
         .with_granularity(Granularity::Filter)
         .with_scope(Scope::Local)
         .init(Magnitude::l1())
+        .unwrap()
         .prune(net)
         .unwrap();
     let report = PruningReport::new(&dense, &metrics(&masked), Convention::Papers);
@@ -147,6 +149,7 @@ fn speed_claims_follow_the_structure() {
 
     let (masked, _) = PrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .prune(TwoConvs::new(&device()))
         .unwrap();
     let report = PruningReport::new(&dense, &metrics(&masked), Convention::Papers);
@@ -187,6 +190,7 @@ fn speed_claims_follow_the_structure() {
     // Masks inside the compacted model: the non-zero ratio grows, the claim does not.
     let (both, _) = PrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .prune(small)
         .unwrap();
     let report = PruningReport::new(&dense, &metrics(&both), Convention::Papers);

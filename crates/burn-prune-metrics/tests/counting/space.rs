@@ -58,6 +58,7 @@ fn keep_channels_rebuild_a_subnetwork_with_any_criterion() {
     let plan = GroupPrunerConfig::new(0.0)
         .with_keep_channels(space.keep_channels(&net))
         .init(Magnitude::l1())
+        .unwrap()
         .plan(&model, space.graph())
         .unwrap();
     let small = measured(plan.apply(model).unwrap());

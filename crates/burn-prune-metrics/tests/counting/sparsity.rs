@@ -58,6 +58,7 @@ fn masked_model_counts_unmasked_weights() {
         .with_granularity(Granularity::Filter)
         .with_scope(Scope::Local)
         .init(Magnitude::l1())
+        .unwrap()
         .prune(net)
         .unwrap();
     let m = metrics(&masked);
@@ -98,6 +99,7 @@ fn compacted_resnet_equals_its_zeroed_twin() {
     let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
     let plan = GroupPrunerConfig::new(0.5)
         .init(Magnitude::l1())
+        .unwrap()
         .plan(&model, &graph)
         .unwrap();
     let dense = ModelMetrics::of_model(&model, [1, 3, 32, 32], forward).unwrap();

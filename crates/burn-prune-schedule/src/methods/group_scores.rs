@@ -3,7 +3,9 @@
 
 use crate::error::{Result, ScheduleError};
 use burn::module::Module;
-use burn_prune_core::structure::{DependencyGraph, GroupPrunerConfig, StructuralPlan};
+use burn_prune_core::structure::{
+    DependencyGraph, GroupNormalization, GroupPrunerConfig, StructuralPlan,
+};
 use burn_prune_core::{LayerKind, ParamSnapshot, param_addresses};
 use std::collections::HashMap;
 
@@ -77,8 +79,11 @@ pub(crate) fn plan_from_picked<M: Module>(
             }
         })
         .collect();
+    // The methods rank raw scores (a global threshold on |γ| for slimming, as the papers do),
+    // not scores divided by their group's mean.
     let config = GroupPrunerConfig::new(ratio)
         .with_global(global)
+        .with_normalization(GroupNormalization::None)
         .with_ignored(ignored);
     Ok(config.plan_from_scores(model, graph, &full)?)
 }

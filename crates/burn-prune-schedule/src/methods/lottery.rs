@@ -84,7 +84,7 @@ impl LotteryTicket {
         model: M,
         rewind: &ParamSnapshot,
     ) -> error::Result<(M, LotteryRound)> {
-        let selected = self.pruner(0.0).masks(&model)?;
+        let selected = self.pruner(0.0)?.masks(&model)?;
         let installed = masks_of(&model)?;
         // Current sparsity of the selected parameters, from the installed masks.
         let (total, pruned) = selected.iter().fold((0usize, 0usize), |(n, p), m| {
@@ -97,7 +97,7 @@ impl LotteryTicket {
             pruned as f64 / total as f64
         };
         let target = 1.0 - (1.0 - current) * (1.0 - self.config.fraction_per_round);
-        let fresh = self.pruner(target).masks(&model)?;
+        let fresh = self.pruner(target)?.masks(&model)?;
         let (masks, held_pruned) = grow(&fresh, &installed)?;
         let model = rewind.restore(model)?;
         let model = install_masks(model, &masks)?;
@@ -113,9 +113,9 @@ impl LotteryTicket {
         ))
     }
 
-    fn pruner(&self, sparsity: f64) -> burn_prune_core::Pruner {
+    fn pruner(&self, sparsity: f64) -> error::Result<burn_prune_core::Pruner> {
         let mut config = self.config.pruner.clone();
         config.sparsity = sparsity;
-        config.init(Magnitude::l1())
+        Ok(config.init(Magnitude::l1())?)
     }
 }

@@ -66,7 +66,7 @@ impl SoftFilterPruning {
             .with_scope(Scope::Local)
             .with_reduction(Reduction::L2)
             .with_selector(ParamSelector::paths(convs))
-            .init(Magnitude::l2())
+            .init(Magnitude::l2())?
             .masks(&model)?;
         Ok((zero_pruned(model, &masks)?, masks))
     }

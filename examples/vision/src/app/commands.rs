@@ -291,7 +291,7 @@ pub fn pai(
     let model = match method {
         PaiMethod::Snip => {
             PrunerConfig::new(sparsity)
-                .init(Snip)
+                .init(Snip)?
                 .prune_with_data(model, batches.into_iter().take(1), loss)?
                 .0
         }
@@ -300,7 +300,7 @@ pub fn pai(
                 .init()?
                 .scores(&model, &batches, |m, (x, y)| (m.forward(x), y))?;
             PrunerConfig::new(sparsity)
-                .init(scores.criterion())
+                .init(scores.criterion())?
                 .prune(model)?
                 .0
         }

@@ -197,7 +197,7 @@ fn calibration(ctx: &Context, spec: &PruneSpec) -> Result<Vec<(Tensor<4>, Tensor
 
 fn masks_once(ctx: &Context, model: Network, spec: &PruneSpec) -> Result<Network> {
     let criterion = criterion(ctx, &model, spec)?;
-    let (model, masks) = pruner_config(spec)?.init(criterion).prune_with_data(
+    let (model, masks) = pruner_config(spec)?.init(criterion)?.prune_with_data(
         model,
         calibration(ctx, spec)?,
         loss,
@@ -260,7 +260,7 @@ fn structural(
     } else {
         let criterion = criterion(ctx, &model, spec)?;
         config
-            .init(criterion)
+            .init(criterion)?
             .plan_with_data(&model, &graph, calibration(ctx, spec)?, loss)?
     };
     let before = burn_prune::models::param_count(&model);
@@ -482,7 +482,6 @@ fn scheduled(
     let pruner = ScheduledPrunerConfig::new(schedule)
         .with_pruner(pruner_config(spec)?)
         .init(criterion)?;
-    pruner.check(&model)?;
     meta.train = Some(train);
     let mut hooks = Scheduled { pruner };
     let (model, meta) = ctx.trainer().fit(model, meta, &dir, &mut hooks)?;
