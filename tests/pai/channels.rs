@@ -295,7 +295,7 @@ fn preconfig_gives_a_wider_resnet_config_within_the_budget() {
     assert!(err.contains("widens"), "{err}");
     let paths: Vec<&String> = allocation.params.keys().collect();
     let (_, dense_macs) = measured(&model, &paths, resnet_forward);
-    let config = allocation.resnet_cifar_config(&base).unwrap();
+    let config = base.with_widths_of(&allocation).unwrap();
     assert_ne!(config.resolved_stage_widths().unwrap(), [16, 32, 64]);
     let wider = config.init(&device).unwrap();
     let (params, macs) = measured(&wider, &paths, resnet_forward);
@@ -336,8 +336,8 @@ fn channel_errors() {
         .unwrap()
         .channels(&model, [1, 3, 32, 32], resnet_forward)
         .unwrap();
-    let err = allocation
-        .resnet_cifar_config(&ResNetCifarConfig::new(20))
+    let err = ResNetCifarConfig::new(20)
+        .with_widths_of(&allocation)
         .unwrap_err()
         .to_string();
     assert!(err.contains("layer1.1.conv1"), "{err}");

@@ -134,4 +134,15 @@ pub enum ModelError {
         /// The block (`layer2.0`).
         block: String,
     },
+    /// New widths ([`ParamShapes`](burn_prune_core::structure::ParamShapes)) that give no
+    /// size for a parameter the configuration reads.
+    #[error(
+        "`{path}`: the new widths give no size for axis {axis}; they were computed for another model"
+    )]
+    MissingWidth {
+        /// The parameter path read.
+        path: String,
+        /// The axis read.
+        axis: usize,
+    },
 }

@@ -18,7 +18,8 @@
 //! counts those too (they are float tensors of the module); [`param_count`] does not.
 //!
 //! The ResNets can carry a learned scale on every residual branch and drop whole blocks
-//! ([`ResidualStages`], for sparse structure selection); without scales (the default) their
+//! (they implement [`burn_prune_schedule::methods::ResidualStages`], for sparse structure
+//! selection; the trait lives with the algorithm); without scales (the default) their
 //! parameters, paths and counts are the ones above.
 //!
 //! ```
@@ -47,7 +48,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use burn_prune_core::PathStack;
 
-pub use block_scale::{BlockId, BlockRemoval, ResidualStages, ScaledBlock};
+pub use block_scale::resnet_block_path;
 pub use error::ModelError;
 pub use layers::ConvBn;
 pub use mlp::{Mlp, MlpConfig};

@@ -11,8 +11,10 @@ use burn::tensor::ops::PadMode;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
-use crate::block_scale::{BlockId, ResidualStages, ScaledBlock, fold_into, scale_branch};
+use crate::block_scale::{fold_into, resnet_block_path, scale_branch};
 use crate::layers::{ConvBn, ConvSpec, nonzero};
+use burn_prune_core::structure::ParamShapes;
+use burn_prune_schedule::methods::{BlockId, ResidualStages, ScaledBlock};
 
 /// Output widths of the three stages of a CIFAR ResNet.
 pub const CIFAR_STAGE_WIDTHS: [usize; 3] = [16, 32, 64];
@@ -196,14 +198,15 @@ impl ResNetCifarConfig {
 
     /// The same network without the listed blocks (ids of this configuration's network):
     /// `stage_blocks` counts what is left and `block_widths`, when set, loses the removed
-    /// blocks' entries. A model from [`ResidualStages::remove_blocks`](crate::ResidualStages::remove_blocks)
+    /// blocks' entries. A model from [`ResidualStages::remove_blocks`]
     /// with the same ids loads into the network it builds. Duplicates count once.
     ///
     /// Errors: an invalid configuration, an id it does not have, or a block that changes
     /// shape (the first of stages 2 and 3: it cannot be removed).
     ///
     /// ```
-    /// use burn_prune_models::{BlockId, ResNetCifarConfig};
+    /// use burn_prune_models::ResNetCifarConfig;
+    /// use burn_prune_schedule::methods::BlockId;
     ///
     /// let cut = ResNetCifarConfig::new(20)
     ///     .without_blocks(&[BlockId { stage: 0, index: 2 }, BlockId { stage: 2, index: 1 }])
@@ -220,12 +223,14 @@ impl ResNetCifarConfig {
         for id in &removed {
             if blocks.get(id.stage).is_none_or(|&n| id.index >= n) {
                 return Err(ModelError::UnknownBlock {
-                    block: id.path(),
+                    block: resnet_block_path(*id),
                     stages: blocks.to_vec(),
                 });
             }
             if id.stage > 0 && id.index == 0 {
-                return Err(ModelError::BlockChangesShape { block: id.path() });
+                return Err(ModelError::BlockChangesShape {
+                    block: resnet_block_path(*id),
+                });
             }
         }
         let mut kept_widths = Vec::with_capacity(widths.len());
@@ -245,6 +250,38 @@ impl ResNetCifarConfig {
             config.block_widths = Some(kept_widths);
         }
         Ok(config)
+    }
+
+    /// This configuration with the stage widths (`stage_widths`) and block widths
+    /// (`block_widths`) that `shapes` give its parameters (PreConfig's widened or narrowed
+    /// ResNet, from a `ChannelAllocation` computed on `self.init(..)`; the widths' source
+    /// knows no model, this configuration knows its parameter paths).
+    ///
+    /// With option-A shortcuts the zero padding couples the stages: the channels of stage 1
+    /// run through all three, and the padded ones cannot change, so the stage widths move
+    /// together (`w₁`, `w₁ + 16`, `w₁ + 48` from the standard 16/32/64). Option B frees them.
+    ///
+    /// Errors: an invalid configuration, or a width the shapes do not give
+    /// ([`ModelError::MissingWidth`]).
+    pub fn with_widths_of(&self, shapes: &impl ParamShapes) -> Result<Self, ModelError> {
+        let n = self.resolved_stage_blocks()?;
+        let width = |path: String| {
+            shapes
+                .width(&path, 0)
+                .ok_or(ModelError::MissingWidth { path, axis: 0 })
+        };
+        let mut stages = Vec::with_capacity(3);
+        let mut blocks = Vec::with_capacity(n.iter().sum());
+        for (s, &count) in n.iter().enumerate() {
+            stages.push(width(format!("layer{}.0.conv2.conv.weight", s + 1))?);
+            for b in 0..count {
+                blocks.push(width(format!("layer{}.{b}.conv1.conv.weight", s + 1))?);
+            }
+        }
+        Ok(self
+            .clone()
+            .with_stage_widths(Some(stages))
+            .with_block_widths(Some(blocks)))
     }
 
     /// Checks the configuration and builds the model on `device`.
@@ -370,6 +407,10 @@ impl ResidualStages for ResNetCifar {
     fn stages_mut(&mut self) -> Vec<&mut Vec<BasicBlock>> {
         vec![&mut self.layer1, &mut self.layer2, &mut self.layer3]
     }
+
+    fn block_path(id: BlockId) -> String {
+        resnet_block_path(id)
+    }
 }
 
 impl ResNetCifar {
@@ -399,7 +440,7 @@ pub struct BasicBlock {
     pub shortcut: Shortcut,
     /// Learned scale `λ` (shape `[1]`) of the residual branch, path `layerS.I.scale`; `None`
     /// (no parameter at all) unless turned on with
-    /// [`ResidualStages::with_block_scales`](crate::ResidualStages::with_block_scales).
+    /// [`ResidualStages::with_block_scales`](ResidualStages::with_block_scales).
     pub scale: Option<Param<Tensor<1>>>,
 }
 

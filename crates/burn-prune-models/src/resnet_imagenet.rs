@@ -8,8 +8,9 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::ModelError;
-use crate::block_scale::{ResidualStages, ScaledBlock, fold_into, scale_branch};
+use crate::block_scale::{fold_into, resnet_block_path, scale_branch};
 use crate::layers::{ConvBn, ConvSpec, nonzero};
+use burn_prune_schedule::methods::{BlockId, ResidualStages, ScaledBlock};
 
 /// Configuration of a [`ResNetImagenet`]: depth 18, 34 (basic blocks), 50, 101 or 152
 /// (bottlenecks).
@@ -129,6 +130,10 @@ impl ResidualStages for ResNetImagenet {
             &mut self.layer4,
         ]
     }
+
+    fn block_path(id: BlockId) -> String {
+        resnet_block_path(id)
+    }
 }
 
 impl ResNetImagenet {
@@ -166,7 +171,7 @@ pub struct ResidualBlock {
     pub downsample: Option<ConvBn>,
     /// Learned scale `λ` (shape `[1]`) of the residual branch, path `layerS.I.scale`; `None`
     /// (no parameter at all) unless turned on with
-    /// [`ResidualStages::with_block_scales`](crate::ResidualStages::with_block_scales).
+    /// [`ResidualStages::with_block_scales`](ResidualStages::with_block_scales).
     pub scale: Option<Param<Tensor<1>>>,
 }
 

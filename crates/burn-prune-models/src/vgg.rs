@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 use crate::layers::{ConvBn, ConvSpec, batch_norm, nonzero};
+use burn_prune_core::structure::ParamShapes;
 
 /// One entry of a VGG `cfg`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +112,52 @@ impl VggConfig {
     /// parameters for 10 classes.
     pub fn vgg16_li_pruned_a() -> Self {
         Self::new(VGG16_LI_PRUNED_A_CFG.to_vec()).with_head(VggHead::LI)
+    }
+
+    /// This configuration with every convolution (and the hidden layer of an MLP head) at the
+    /// width `shapes` gives its parameter (PreConfig's widened or narrowed VGG, from a
+    /// `ChannelAllocation` computed on `self.init(..)`; the widths' source knows no model,
+    /// this configuration knows its parameter paths).
+    ///
+    /// Errors: a width the shapes do not give ([`ModelError::MissingWidth`]).
+    ///
+    /// ```
+    /// use burn_prune_models::{VggConfig, VggLayer::{Conv, MaxPool}};
+    /// use std::collections::HashMap;
+    ///
+    /// let base = VggConfig::new(vec![Conv(8), MaxPool, Conv(16)]);
+    /// let shapes = HashMap::from([
+    ///     ("features.0.Conv.conv.weight".to_string(), vec![12, 3, 3, 3]),
+    ///     ("features.2.Conv.conv.weight".to_string(), vec![6, 12, 3, 3]),
+    /// ]);
+    /// assert_eq!(base.with_widths_of(&shapes).unwrap().cfg, vec![Conv(12), MaxPool, Conv(6)]);
+    /// assert!(base.with_widths_of(&HashMap::new()).is_err());
+    /// ```
+    pub fn with_widths_of(&self, shapes: &impl ParamShapes) -> Result<Self, ModelError> {
+        let width = |path: String, axis: usize| {
+            shapes
+                .width(&path, axis)
+                .ok_or(ModelError::MissingWidth { path, axis })
+        };
+        let mut cfg = Vec::with_capacity(self.cfg.len());
+        for (i, layer) in self.cfg.iter().enumerate() {
+            cfg.push(match layer {
+                VggLayer::Conv(_) => {
+                    VggLayer::Conv(width(format!("features.{i}.Conv.conv.weight"), 0)?)
+                }
+                VggLayer::MaxPool => VggLayer::MaxPool,
+            });
+        }
+        let head = match self.head {
+            VggHead::Linear => VggHead::Linear,
+            VggHead::Mlp { .. } => VggHead::Mlp {
+                hidden: width("classifier.Mlp.linear1.weight".into(), 1)?,
+            },
+        };
+        Ok(Self::new(cfg)
+            .with_num_classes(self.num_classes)
+            .with_head(head)
+            .with_in_channels(self.in_channels))
     }
 
     /// Checks the configuration and builds the model on `device`.

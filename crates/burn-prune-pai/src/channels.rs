@@ -78,6 +78,31 @@ pub struct ChannelAllocation {
     layers: Vec<Layer>,
 }
 
+/// PreConfig's new configuration is read from the allocation by the model's own
+/// configuration, which alone knows which parameter holds which width:
+///
+/// ```
+/// use burn::prelude::*;
+/// use burn_prune_models::{Vgg, VggConfig, VggLayer::{Conv, MaxPool}};
+/// use burn_prune_pai::PreCropConfig;
+///
+/// let base = VggConfig::new(vec![Conv(8), MaxPool, Conv(16), MaxPool, Conv(16)]);
+/// let model = base.init(&Device::flex()).unwrap();
+/// // The dense model's MACs, with layers up to twice as wide.
+/// let allocation = PreCropConfig::new().with_macs(Some(1.0)).with_max_widening(2.0)
+///     .init().unwrap()
+///     .channels(&model, [1, 3, 32, 32], |m: &Vgg, x| m.forward(x)).unwrap();
+/// let wider = base.with_widths_of(&allocation).unwrap();
+/// assert!(allocation.is_widened());
+/// assert_ne!(wider.cfg, base.cfg);
+/// let _ = wider.init(&Device::flex()).unwrap();
+/// ```
+impl burn_prune_core::structure::ParamShapes for ChannelAllocation {
+    fn new_shape(&self, path: &str) -> Option<Vec<usize>> {
+        ChannelAllocation::new_shape(self, path)
+    }
+}
+
 impl ChannelAllocation {
     /// The shape `path` gets: every axis in a dependency group resized to the group's kept
     /// units. `None` for a path the trace did not see.

@@ -10,7 +10,7 @@
 //! | [`Baseline`] | nothing | uniform, random, ERK ([`erk_densities`]) layer densities, random weights |
 //! | [`PreCrop`] | the traced MACs | layer densities from the convex program `max Σ log p_l` under parameter/MAC budgets ([`solver`]) |
 //! | [`PreCrop::channels`] | the traced graph | channel counts per dependency group (`p_l = Π` of its groups' keep ratios), a [`StructuralPlan`](burn_prune_core::structure::StructuralPlan) for the compactor: a narrower model before training |
-//! | PreConfig (`max_widening > 1`) | the traced graph | the same program with groups allowed to widen; [`ChannelAllocation::vgg_config`], [`ChannelAllocation::resnet_cifar_config`] build the new model |
+//! | PreConfig (`max_widening > 1`) | the traced graph | the same program with groups allowed to widen; the allocation is a [`ParamShapes`](burn_prune_core::structure::ParamShapes), from which a model's own configuration builds the new model (`burn-prune-models`: `VggConfig::with_widths_of`, `ResNetCifarConfig::with_widths_of`) |
 //!
 //! Every unstructured method ends in the core pruner (masks installed as usual) or gives a
 //! [`Scope::Densities`](burn_prune_core::Scope::Densities) for it; [`ElementScores`] turns
@@ -28,7 +28,6 @@ mod channels;
 mod error;
 mod grasp;
 mod params;
-mod preconfig;
 mod precrop;
 mod scores;
 mod snip;

@@ -15,6 +15,7 @@ mod graph;
 mod group_pruner;
 mod plan;
 mod replay;
+mod shapes;
 mod trace;
 
 pub use graph::{DependencyGraph, GraphOptions, Group, GroupMember, GroupedConv, op_name};
@@ -23,4 +24,5 @@ pub use group_pruner::{
 };
 pub use plan::{AxisKeep, ConvGroups, GroupsChange, ParamSlice, StructuralPlan};
 pub use replay::Replay;
+pub use shapes::ParamShapes;
 pub use trace::{Trace, TracedParam, trace};

@@ -3,6 +3,7 @@
 mod early_bird;
 mod group_scores;
 mod lottery;
+mod residual_stages;
 mod scratch;
 mod slimming;
 mod soft_filter;
@@ -10,6 +11,7 @@ mod sparse_structure;
 
 pub use early_bird::EarlyBirdTraining;
 pub use lottery::{LotteryRound, LotteryTicket, LotteryTicketConfig};
+pub use residual_stages::{BlockId, BlockRemoval, ResidualStages, ScaledBlock};
 pub use scratch::{
     Reinit, ReinitParam, ReinitReport, Scratch, ScratchBudget, ScratchBudgetConfig, reinitialize,
 };

@@ -2,12 +2,12 @@
 //! branch, an L1 penalty `γ‖λ‖₁` optimised with the accelerated proximal gradient, and the
 //! removal of the blocks whose scale reached zero.
 
+use super::residual_stages::{BlockId, ResidualStages, ScaledBlock};
 use crate::error::{self, ScheduleError};
 use burn::module::{Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn_prune_core::param_value_from;
-use burn_prune_models::{BlockId, ResidualStages, ScaledBlock};
 use std::collections::HashMap;
 
 const METHOD: &str = "sparse structure selection";
@@ -88,8 +88,8 @@ fn check_lr(lr: f64) -> error::Result<()> {
 /// use burn::prelude::*;
 /// use burn::nn::loss::CrossEntropyLossConfig;
 /// use burn::optim::{GradientsParams, Optimizer, SgdConfig};
-/// use burn_prune_models::{ResNetCifarConfig, ResidualStages};
-/// use burn_prune_schedule::methods::SparseStructureSelectionConfig;
+/// use burn_prune_models::ResNetCifarConfig;
+/// use burn_prune_schedule::methods::{ResidualStages, SparseStructureSelectionConfig};
 ///
 /// let device = Device::flex().autodiff();
 /// let mut model = ResNetCifarConfig::new(8).init(&device).unwrap().with_block_scales();
@@ -179,12 +179,15 @@ impl SparseStructureSelection {
                 .and_then(|(_, block)| block.scale())
                 .ok_or_else(|| ScheduleError::Model {
                     method: METHOD,
-                    reason: format!("{}: no such block with a scale in the model", id.path()),
+                    reason: format!(
+                        "{}: no such block with a scale in the model",
+                        M::block_path(id)
+                    ),
                 })?;
             if !v.is_finite() {
                 return Err(ScheduleError::invalid(
                     "sparse structure selection momentum buffer",
-                    format!("{}: {v} is not finite", id.path()),
+                    format!("{}: {v} is not finite", M::block_path(id)),
                 ));
             }
             found.push((scale.id, v));
@@ -210,8 +213,8 @@ impl SparseStructureSelection {
             let Some(grad) = grads.get::<1>(param.id) else {
                 continue;
             };
-            let grad = scalar(grad, block, "gradient")?;
-            let lambda = scalar(param.val(), block, "scale")?;
+            let grad = scalar(grad, &M::block_path(*block), "gradient")?;
+            let lambda = scalar(param.val(), &M::block_path(*block), "scale")?;
             let v = self.velocity(param.id).unwrap_or(0.0);
             updates.insert(param.id, self.update(lambda, grad, v));
         }
@@ -319,8 +322,8 @@ impl SparseStructureSelection {
 ///
 /// ```
 /// use burn::prelude::*;
-/// use burn_prune_models::{ResNetCifarConfig, ResidualStages};
-/// use burn_prune_schedule::methods::block_scales;
+/// use burn_prune_models::ResNetCifarConfig;
+/// use burn_prune_schedule::methods::{ResidualStages, block_scales};
 ///
 /// let model = ResNetCifarConfig::new(8).init(&Device::flex()).unwrap();
 /// assert!(block_scales(&model).is_err()); // scales not turned on
@@ -330,7 +333,7 @@ impl SparseStructureSelection {
 pub fn block_scales<M: ResidualStages>(model: &M) -> error::Result<Vec<(BlockId, f32)>> {
     scale_params(model)?
         .into_iter()
-        .map(|(block, param)| Ok((block, scalar(param.val(), &block, "scale")?)))
+        .map(|(block, param)| Ok((block, scalar(param.val(), &M::block_path(block), "scale")?)))
         .collect()
 }
 
@@ -353,25 +356,25 @@ fn scale_params<M: ResidualStages>(model: &M) -> error::Result<Vec<(BlockId, Par
 }
 
 /// The single value of a `[1]` tensor, checked to be finite.
-fn scalar(t: Tensor<1>, block: &BlockId, what: &str) -> error::Result<f32> {
+fn scalar(t: Tensor<1>, block: &str, what: &str) -> error::Result<f32> {
     let values = t
         .into_data()
         .try_into_vec_as::<f32>()
         .map_err(|e| ScheduleError::Model {
             method: METHOD,
-            reason: format!("{}.scale: cannot read the {what}: {e:?}", block.path()),
+            reason: format!("{}.scale: cannot read the {what}: {e:?}", block),
         })?;
     match values.as_slice() {
         [v] if v.is_finite() => Ok(*v),
         [v] => Err(ScheduleError::Model {
             method: METHOD,
-            reason: format!("{}.scale: the {what} is {v}", block.path()),
+            reason: format!("{}.scale: the {what} is {v}", block),
         }),
         _ => Err(ScheduleError::Model {
             method: METHOD,
             reason: format!(
                 "{}.scale: the {what} has {} values, expected 1",
-                block.path(),
+                block,
                 values.len()
             ),
         }),

@@ -332,11 +332,11 @@ pub fn pai(
                 (ModelSpec::ResNet(c), Network::ResNet(m)) => {
                     let allocation =
                         precrop.channels(&m, input, |m: &ResNetCifar, x| m.forward(x))?;
-                    ModelSpec::ResNet(allocation.resnet_cifar_config(c)?)
+                    ModelSpec::ResNet(c.with_widths_of(&allocation)?)
                 }
                 (ModelSpec::Vgg(c), Network::Vgg(m)) => {
                     let allocation = precrop.channels(&m, input, |m: &Vgg, x| m.forward(x))?;
-                    ModelSpec::Vgg(allocation.vgg_config(c)?)
+                    ModelSpec::Vgg(c.with_widths_of(&allocation)?)
                 }
                 _ => {
                     return Err(AppError::invalid(

@@ -9,7 +9,8 @@ use super::network::{ModelSpec, Network};
 use super::train::Hooks;
 use burn::optim::GradientsParams;
 use burn_prune::masks_of;
-use burn_prune::models::{BlockId, ResidualStages};
+use burn_prune::models::ResNetCifar;
+use burn_prune::schedule::methods::{BlockId, ResidualStages};
 use burn_prune::schedule::methods::{SparseStructureSelection, SparseStructureSelectionConfig};
 use std::collections::BTreeMap;
 
@@ -71,7 +72,7 @@ fn parse_block(path: &str) -> Result<BlockId> {
     })
 }
 
-fn resnet_only(model: Network) -> Result<burn_prune::models::ResNetCifar> {
+fn resnet_only(model: Network) -> Result<ResNetCifar> {
     match model {
         Network::ResNet(m) => Ok(m),
         Network::Vgg(_) => Err(AppError::invalid(
@@ -102,7 +103,10 @@ impl Hooks for SparseStructureHook {
         if let Network::ResNet(m) = model {
             values.retain(|k, _| !k.starts_with(VELOCITY));
             for (id, v) in self.sss.velocities(m) {
-                values.insert(format!("{VELOCITY}{}", id.path()), v as f64);
+                values.insert(
+                    format!("{VELOCITY}{}", ResNetCifar::block_path(id)),
+                    v as f64,
+                );
             }
         }
     }
@@ -144,8 +148,10 @@ pub fn remove_zero_blocks(model: Network, meta: &mut RunMeta, tolerance: f64) ->
     let (model, selection) = sss.remove_blocks_below(model, tolerance as f32)?;
     let total = selection.scales.len();
     for (id, lambda) in &selection.scales {
-        meta.values
-            .insert(format!("{SCALE}{}", id.path()), *lambda as f64);
+        meta.values.insert(
+            format!("{SCALE}{}", ResNetCifar::block_path(*id)),
+            *lambda as f64,
+        );
     }
     meta.values.insert("blocks".into(), total as f64);
     meta.values
@@ -155,7 +161,7 @@ pub fn remove_zero_blocks(model: Network, meta: &mut RunMeta, tolerance: f64) ->
         selection
             .scales
             .iter()
-            .map(|(id, l)| format!("{id} {l:.3}"))
+            .map(|(id, l)| format!("{} {l:.3}", ResNetCifar::block_path(*id)))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -165,9 +171,13 @@ pub fn remove_zero_blocks(model: Network, meta: &mut RunMeta, tolerance: f64) ->
         selection
             .removed
             .iter()
-            .map(|b| b.path())
+            .map(|&b| ResNetCifar::block_path(b))
             .collect::<Vec<_>>(),
-        selection.kept.iter().map(|b| b.path()).collect::<Vec<_>>()
+        selection
+            .kept
+            .iter()
+            .map(|&b| ResNetCifar::block_path(b))
+            .collect::<Vec<_>>()
     );
     let cut = config.without_blocks(&selection.removed)?;
     meta.dense = Some(ModelSpec::ResNet(config));
