@@ -3,8 +3,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod batch_norm_pairs;
 mod criteria;
 mod custom_criterion;
+mod custom_op_rule;
 mod errors;
 mod granularities;
 mod group_importance;

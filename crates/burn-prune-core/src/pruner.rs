@@ -12,6 +12,7 @@ use crate::mask::{BitMask, MaskSet, ParamMask, PruneMask, install_masks};
 use crate::pattern::PathPattern;
 use crate::scope::{Scope, allocate};
 use crate::select::ParamSelector;
+use crate::structure::BatchNormPairs;
 use crate::threshold::{Keys, key};
 use burn::config::Config;
 use burn::module::Module;
@@ -56,6 +57,10 @@ pub struct PrunerConfig {
     /// `(path pattern, layout)`; the first matching pattern wins.
     #[config(default = "Vec::new()")]
     pub layouts: Vec<(String, Layout)>,
+    /// Which BatchNorm a criterion that needs one reads for each layer (see
+    /// [`BatchNormPairs`]: from the traced graph, or by path). `None`: the next BatchNorm in
+    /// declaration order.
+    pub batch_norm_pairs: Option<BatchNormPairs>,
 }
 
 impl PrunerConfig {
@@ -275,15 +280,35 @@ impl Pruner {
 
         // Pair BatchNorms before reading, so that everything is read in one visit.
         let bn_pairs: HashMap<String, String> = if needs.batch_norm {
+            let explicit = cfg
+                .batch_norm_pairs
+                .as_ref()
+                .and_then(|pairs| pairs.for_granularity(cfg.granularity));
             selected
                 .iter()
                 .filter_map(|p| {
-                    pair_batch_norm(&params, p, cfg.granularity).map(|bn| (p.path.clone(), bn))
+                    let bn = match explicit {
+                        Some(map) => map.get(&p.path).cloned(),
+                        None => pair_batch_norm(&params, p, cfg.granularity),
+                    };
+                    bn.map(|bn| (p.path.clone(), bn))
                 })
                 .collect()
         } else {
             HashMap::new()
         };
+        if let Some(bn) = bn_pairs
+            .values()
+            .find(|bn| !params.iter().any(|q| &q.path == *bn))
+        {
+            return Err(PruneError::UnknownParam {
+                path: bn.clone(),
+                hint: format!(
+                    " (named as a BatchNorm pair){}",
+                    crate::mask::nearest_hint(bn, &params)
+                ),
+            });
+        }
         let mut paths: HashSet<String> = selected.iter().map(|p| p.path.clone()).collect();
         paths.extend(bn_pairs.values().cloned());
         let mut host = read_params(model, &paths)?;

@@ -11,6 +11,7 @@
 //! residual add), so the compacted model computes what the dense model computes with those
 //! channels at zero.
 
+mod batch_norm_pairs;
 mod graph;
 mod group_pruner;
 mod plan;
@@ -18,7 +19,13 @@ mod replay;
 mod shapes;
 mod trace;
 
-pub use graph::{DependencyGraph, GraphOptions, Group, GroupMember, GroupedConv, op_name};
+pub use batch_norm_pairs::BatchNormPairs;
+/// Burn's IR, for [`OpRule`]s: the ops of a trace and their tensors.
+pub use burn::backend::ir;
+pub use graph::{
+    ChannelFlow, DependencyGraph, GraphOptions, Group, GroupMember, GroupedConv, OpRule, OpRules,
+    op_name,
+};
 pub use group_pruner::{
     GroupNormalization, GroupPruner, GroupPrunerConfig, GroupReduction, KeepChannels,
 };

@@ -196,6 +196,17 @@ impl<'a> Analysis<'a> {
             }
             return Ok(());
         }
+        let options = self.options;
+        for rule in options.rules.iter() {
+            let mut flow = ChannelFlow {
+                analysis: self,
+                index,
+                op,
+            };
+            if rule.apply(&mut flow)? {
+                return Ok(());
+            }
+        }
         match op {
             OperationIr::Init(_) | OperationIr::Drop(_) => Ok(()),
             OperationIr::Module(m) => self.module(index, op, m),

@@ -29,7 +29,10 @@ mod analysis;
 mod conv;
 mod elementwise;
 mod matmul;
+mod rule;
 mod shape;
+
+pub use rule::{ChannelFlow, OpRule, OpRules};
 
 /// One parameter dimension in a group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +82,10 @@ pub struct GraphOptions {
     /// [`StructuralPlan::apply_grouped`](super::StructuralPlan::apply_grouped).
     #[serde(default)]
     pub pin_grouped_convs: bool,
+    /// Rules of your own for ops the analysis does not know (or to replace a built-in rule),
+    /// tried first, in order; see [`OpRule`]. Not serialised.
+    #[serde(skip)]
+    pub rules: OpRules,
 }
 
 impl GraphOptions {
@@ -92,6 +99,13 @@ impl GraphOptions {
     /// [`pin_grouped_convs`](Self::pin_grouped_convs)).
     pub fn with_pinned_grouped_convs(mut self) -> Self {
         self.pin_grouped_convs = true;
+        self
+    }
+
+    /// Add a rule of your own for an op (see [`OpRule`]); rules are tried in the order added,
+    /// before the built-in ones.
+    pub fn with_rule(mut self, rule: impl OpRule + 'static) -> Self {
+        self.rules.0.push(std::sync::Arc::new(rule));
         self
     }
 }
