@@ -5,11 +5,11 @@ use crate::common::{SmallCnn, randomize_batch_norms, values};
 use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn_prune::PruneError;
 use burn_prune::criterion::{BatchNormScale, GradientMagnitude, Magnitude};
 use burn_prune::structure::{
     DependencyGraph, GraphOptions, GroupNormalization, GroupPrunerConfig, GroupReduction, trace,
 };
+use burn_prune::{PruneError, Scope};
 
 /// `y = x · W1 · W2` (no bias, no activation): the 3 hidden units form one group.
 #[derive(Module, Debug)]
@@ -205,7 +205,7 @@ fn selection_rules() {
     let i = || GroupPrunerConfig::new(0.5).with_ignored(vec!["blocks.1.**".into()]);
     assert_eq!([0, 1, 2].map(|b| kept(i(), b)), [8, 12, 5]);
     // Global: 19 of the 38 free channels, wherever the scores are lowest.
-    let g = GroupPrunerConfig::new(0.5).with_global(true);
+    let g = GroupPrunerConfig::new(0.5).with_scope(Scope::Global);
     let total: usize = [0, 1, 2].map(|b| kept(g.clone(), b)).iter().sum();
     assert_eq!(total, 38 - 19);
     let plan = i()
@@ -257,9 +257,9 @@ fn external_scores_drive_the_same_selection() {
     // normalised).
     for config in [
         GroupPrunerConfig::new(0.4),
-        GroupPrunerConfig::new(0.4).with_global(true),
+        GroupPrunerConfig::new(0.4).with_scope(Scope::Global),
         GroupPrunerConfig::new(0.3)
-            .with_global(true)
+            .with_scope(Scope::Global)
             .with_normalization(GroupNormalization::Max),
     ] {
         let pruner = config
@@ -456,4 +456,108 @@ fn magnitude_matches_torch_pruning_magnitude_importance() {
         .plan(&model, &graph)
         .unwrap();
     assert_eq!(plan.params["blocks.0.conv.weight"].keep[0].indices, kept);
+}
+
+#[test]
+fn structural_scopes_share_the_pruners_vocabulary() {
+    let device = Device::flex();
+    let model = randomize_batch_norms(SmallCnn::new(&[3, 16, 12, 10], 4, &device), 4);
+    let graph = cnn_graph(&model);
+    let keep = |config: GroupPrunerConfig| {
+        config
+            .init(Magnitude::l2())
+            .unwrap()
+            .keep(&model, &graph)
+            .unwrap()
+    };
+    // LAMP is one global ranking over LAMP-normalised group scores.
+    assert_eq!(
+        keep(GroupPrunerConfig::new(0.4).with_scope(Scope::Lamp)),
+        keep(
+            GroupPrunerConfig::new(0.4)
+                .with_scope(Scope::Global)
+                .with_normalization(GroupNormalization::Lamp)
+        )
+    );
+    // Densities: the named layer keeps that fraction of its filters (round(0.25 · 16) = 4),
+    // as the same count given with keep_channels; the others lose the ratio locally.
+    let densities = std::collections::BTreeMap::from([("blocks.0.conv.weight".to_string(), 0.25)]);
+    let by_density = keep(GroupPrunerConfig::new(0.5).with_scope(Scope::Densities(densities)));
+    let by_count = keep(GroupPrunerConfig::new(0.5).with_keep_channels(vec![
+        burn_prune::structure::KeepChannels::new("blocks.0.conv.weight", 4),
+    ]));
+    assert_eq!(by_density, by_count);
+    let (g0, _) = graph.group_of("blocks.0.conv.weight", 0).unwrap();
+    assert_eq!(by_density[g0].iter().filter(|&&k| k).count(), 4);
+    let (g1, _) = graph.group_of("blocks.1.conv.weight", 0).unwrap();
+    assert_eq!(by_density[g1].iter().filter(|&&k| k).count(), 6);
+    // A density outside (0, 1] is refused by `init`; a path no layer has, by the plan.
+    let bad = std::collections::BTreeMap::from([("blocks.0.conv.weight".to_string(), 0.0)]);
+    assert!(matches!(
+        GroupPrunerConfig::new(0.5)
+            .with_scope(Scope::Densities(bad))
+            .init(Magnitude::l2()),
+        Err(PruneError::InvalidDensity { .. })
+    ));
+    let typo = std::collections::BTreeMap::from([("blocks.9.conv.weight".to_string(), 0.5)]);
+    let err = GroupPrunerConfig::new(0.5)
+        .with_scope(Scope::Densities(typo))
+        .init(Magnitude::l2())
+        .unwrap()
+        .keep(&model, &graph)
+        .unwrap_err();
+    assert!(err.to_string().contains("blocks.9.conv.weight"), "{err}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+
+    /// The global ranking takes the `round(ratio · free)` lowest free units over all groups,
+    /// ties by group then unit, each group keeping at least one: checked against a plain sort
+    /// of the pruner's own group scores.
+    #[test]
+    fn global_selection_takes_the_lowest_units(
+        channels in proptest::collection::vec(2usize..9, 2..5),
+        ratio in 0.0f64..0.95,
+        seed in 0u64..1000,
+    ) {
+        let device = Device::flex();
+        device.seed(seed);
+        let mut widths = vec![3];
+        widths.extend(channels);
+        let model = randomize_batch_norms(SmallCnn::new(&widths, 3, &device), seed);
+        let graph = cnn_graph(&model);
+        let pruner = GroupPrunerConfig::new(ratio)
+            .with_scope(Scope::Global)
+            .init(Magnitude::l1())
+            .unwrap();
+        let scores = pruner.scores(&model, &graph).unwrap();
+        let keep = pruner.keep(&model, &graph).unwrap();
+        // By hand: every free unit in one sorted list, taken lowest first while its group
+        // keeps one unit.
+        let mut pool: Vec<(f32, usize, usize)> = Vec::new();
+        for (gi, g) in graph.groups.iter().enumerate() {
+            for u in (0..g.n_units).filter(|u| !g.pinned.contains_key(u)) {
+                pool.push((scores[gi][u], gi, u));
+            }
+        }
+        let target = (ratio * pool.len() as f64).round() as usize;
+        pool.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+        let mut removed = vec![0usize; graph.groups.len()];
+        let mut taken = 0;
+        for &(_, gi, _) in &pool {
+            if taken == target {
+                break;
+            }
+            let g = &graph.groups[gi];
+            if removed[gi] < (g.n_units - g.pinned.len()).min(g.n_units - 1) {
+                removed[gi] += 1;
+                taken += 1;
+            }
+        }
+        for (gi, g) in graph.groups.iter().enumerate() {
+            let lost = keep[gi].iter().filter(|&&k| !k).count();
+            proptest::prop_assert_eq!(lost, removed[gi], "group {} of {} units", gi, g.n_units);
+        }
+    }
 }

@@ -11,6 +11,11 @@ use std::collections::BTreeMap;
 /// Every scope prunes exactly `round(s·n)` units (of `n` in its pool), lowest scores first,
 /// ties broken by position (model order, then index), and never leaves a parameter with fewer
 /// than `min_kept` units.
+///
+/// The structural pruner takes the same scopes for channels
+/// ([`GroupPrunerConfig::scope`](crate::structure::GroupPrunerConfig::scope)): per dependency
+/// group instead of per parameter, and a density names a layer whose output channels it
+/// keeps. Both select through the same O(n) selection of the lowest scores.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 pub enum Scope {
     /// Each parameter loses `round(s·n_p)` of its own `n_p` units (fewer if that would leave

@@ -340,7 +340,7 @@ fn removing_spline_redundant_units_changes_the_partition_less_than_l1() {
     );
     // The same number of units, once by spline score and once by L1 norm, ranked globally.
     let ratio = redundant as f64 / free as f64;
-    let config = GroupPrunerConfig::new(ratio).with_global(true);
+    let config = GroupPrunerConfig::new(ratio).with_scope(burn_prune_core::Scope::Global);
     let spline_plan = config.plan_from_scores(&model, &graph, &scores).unwrap();
     let l1_plan = config
         .init(Magnitude::l1())

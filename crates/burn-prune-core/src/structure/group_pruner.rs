@@ -10,6 +10,8 @@ use crate::gradients::gradients_for;
 use crate::granularity::{Granularity, Layout, Reduction, UnitMap};
 use crate::host::{HostFloats, read_params};
 use crate::pattern::PathPattern;
+use crate::scope::Scope;
+use crate::threshold::{Keys, prune_lowest};
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::Tensor;
@@ -52,7 +54,7 @@ pub struct KeepChannels {
     /// Pattern of the parameter whose output dimension is counted (a conv or linear
     /// `weight`, e.g. `layer1.*.conv1.conv.weight`).
     pub path: String,
-    /// Output channels it keeps. Its whole dependency group keeps as many units; ratio,
+    /// Output channels it keeps. Its whole dependency group keeps as many units; sparsity,
     /// `round_to` and `max_ratio` do not apply to that group.
     pub channels: usize,
 }
@@ -93,10 +95,11 @@ impl KeepChannels {
 /// `normalization`, `Norm::Euclidean`).
 #[derive(Config, Debug)]
 pub struct GroupPrunerConfig {
-    /// Fraction of the free units to remove: of each group's (local), or of all groups'
-    /// (global). Free units are those neither pinned by the graph nor touched by an `ignored`
+    /// Fraction of the free units (channels) to remove, in `[0, 1)`, as the unstructured
+    /// pruner's `sparsity` is of weights: of each group's (local), or of all groups' (global,
+    /// LAMP). Free units are those neither pinned by the graph nor touched by an `ignored`
     /// parameter.
-    pub ratio: f64,
+    pub sparsity: f64,
     /// How members' scores combine.
     #[config(default = "GroupReduction::Mean")]
     pub reduction: GroupReduction,
@@ -104,9 +107,17 @@ pub struct GroupPrunerConfig {
     /// and what makes a global ranking across groups of different sizes fair).
     #[config(default = "GroupNormalization::Mean")]
     pub normalization: GroupNormalization,
-    /// One ranking over all groups instead of one per group.
-    #[config(default = false)]
-    pub global: bool,
+    /// How the removed units are shared out, in the unstructured pruner's vocabulary:
+    ///
+    /// - [`Scope::Local`] (default): each group loses `sparsity` of its free units;
+    /// - [`Scope::Global`]: one ranking over all groups' (normalised) scores;
+    /// - [`Scope::Lamp`]: one ranking over all groups, each group's scores LAMP-normalised
+    ///   (whatever [`normalization`](Self::normalization) says);
+    /// - [`Scope::Densities`]: the layers named by path keep that fraction of their output
+    ///   channels (at least one; as [`keep_channels`](Self::keep_channels) with a count), the
+    ///   other groups lose `sparsity` locally.
+    #[config(default = "Scope::Local")]
+    pub scope: Scope,
     /// Kept unit counts are rounded up to a multiple of this.
     #[config(default = 1)]
     pub round_to: usize,
@@ -123,7 +134,7 @@ pub struct GroupPrunerConfig {
     #[config(default = "Reduction::L1")]
     pub element_reduction: Reduction,
     /// Explicit output-channel counts per layer (Li et al.'s per-layer configurations);
-    /// the other groups follow `ratio`.
+    /// the other groups follow `sparsity`.
     #[config(default = "Vec::new()")]
     pub keep_channels: Vec<KeepChannels>,
     /// Score biases too (a conv's or linear layer's `bias`, a BatchNorm's shift `β`).
@@ -152,7 +163,7 @@ impl GroupPrunerConfig {
     /// Which units to keep in each group (`keep[group][unit]`), from scores computed
     /// elsewhere: one score per unit of every group of `graph`, low scores removed first
     /// (activation statistics, spline scores, a user's own ranking). Everything else of the
-    /// configuration applies as with a criterion: ratio, global ranking, normalisation,
+    /// configuration applies as with a criterion: sparsity, scope, normalisation,
     /// `round_to`, `max_ratio`, ignored layers, explicit channel counts; pinned units stay.
     /// Groups with no removable unit may carry any scores.
     ///
@@ -217,9 +228,14 @@ impl GroupPrunerConfig {
         StructuralPlan::from_groups(graph, &keep)
     }
 
-    /// A group's scores scaled by [`normalization`](Self::normalization).
+    /// A group's scores scaled by [`normalization`](Self::normalization) (LAMP under
+    /// [`Scope::Lamp`]).
     fn normalize(&self, mut out: Vec<f32>) -> Vec<f32> {
-        let scale = match self.normalization {
+        let normalization = match self.scope {
+            Scope::Lamp => GroupNormalization::Lamp,
+            _ => self.normalization,
+        };
+        let scale = match normalization {
             GroupNormalization::None => 1.0,
             GroupNormalization::Mean => out.iter().sum::<f32>() / out.len().max(1) as f32,
             GroupNormalization::Max => out.iter().copied().fold(0.0, f32::max),
@@ -233,10 +249,10 @@ impl GroupPrunerConfig {
 
     fn check(&self) -> Result<()> {
         let c = self;
-        if !(0.0..1.0).contains(&c.ratio) {
+        if !(0.0..1.0).contains(&c.sparsity) {
             return Err(PruneError::InvalidSparsity {
-                value: c.ratio,
-                context: "group pruning ratio".into(),
+                value: c.sparsity,
+                context: "the group pruner's target".into(),
             });
         }
         if !(c.max_ratio > 0.0 && c.max_ratio <= 1.0) || c.round_to == 0 {
@@ -257,6 +273,14 @@ impl GroupPrunerConfig {
                 "keep_channels asks `{}` to keep 0 channels: at least one stays",
                 k.path
             )));
+        }
+        if let Scope::Densities(map) = &c.scope
+            && let Some((path, &d)) = map.iter().find(|(_, d)| !(**d > 0.0 && **d <= 1.0))
+        {
+            return Err(PruneError::InvalidDensity {
+                value: d,
+                path: path.clone(),
+            });
         }
         Ok(())
     }
@@ -305,9 +329,27 @@ impl GroupPrunerConfig {
         addresses: &Addresses,
         graph: &DependencyGraph,
     ) -> Result<Vec<Vec<Constraint>>> {
+        // (pattern, what the layer keeps, where the rule comes from)
+        let mut rules: Vec<(&str, Keep, &str)> = self
+            .keep_channels
+            .iter()
+            .map(|k| {
+                (
+                    k.path.as_str(),
+                    Keep::Channels(k.channels),
+                    "keep_channels pattern",
+                )
+            })
+            .collect();
+        if let Scope::Densities(map) = &self.scope {
+            rules.extend(
+                map.iter()
+                    .map(|(path, &d)| (path.as_str(), Keep::Density(d), "density path")),
+            );
+        }
         let mut out: Vec<Vec<Constraint>> = vec![Vec::new(); graph.groups.len()];
-        for rule in &self.keep_channels {
-            let pattern = PathPattern::new(&rule.path)?;
+        for (path, want, what) in rules {
+            let pattern = PathPattern::new(path)?;
             let mut matched = false;
             for (gi, g) in graph.groups.iter().enumerate() {
                 for m in g.members.iter().filter(|m| pattern.matches(&m.path)) {
@@ -318,7 +360,11 @@ impl GroupPrunerConfig {
                         continue;
                     }
                     matched = true;
-                    let (units, keep) = kept_units(g, m, rule.channels)?;
+                    let channels = match want {
+                        Keep::Channels(c) => c,
+                        Keep::Density(d) => ((d * m.units.len() as f64).round() as usize).max(1),
+                    };
+                    let (units, keep) = kept_units(g, m, channels)?;
                     let same = out[gi].iter().find(|c| c.units == units);
                     if let Some(other) = same {
                         if other.keep != keep {
@@ -347,8 +393,7 @@ impl GroupPrunerConfig {
             }
             if !matched {
                 return Err(PruneError::Config(format!(
-                    "keep_channels pattern `{}` matches no output dimension of a traced layer",
-                    rule.path
+                    "{what} `{path}` matches no output dimension of a traced layer"
                 )));
             }
         }
@@ -376,36 +421,18 @@ impl GroupPrunerConfig {
         };
         let mut remove: Vec<usize> = vec![0; graph.groups.len()];
         let ranked = |gi: &usize| explicit[*gi].is_empty();
-        if c.global {
-            let mut pool: Vec<(f32, usize, usize)> = Vec::new();
-            for gi in (0..graph.groups.len()).filter(ranked) {
-                pool.extend(
-                    scores[gi]
-                        .iter()
-                        .enumerate()
-                        .filter(|&(u, _)| !fixed[gi][u])
-                        .map(|(u, &v)| (v, gi, u)),
-                );
-            }
-            let target = (c.ratio * pool.len() as f64).round() as usize;
-            pool.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+        if matches!(c.scope, Scope::Global | Scope::Lamp) {
             let caps: Vec<usize> = graph
                 .groups
                 .iter()
                 .zip(&fixed)
                 .map(|(g, f)| cap(g, f))
                 .collect();
-            let mut taken = vec![0usize; graph.groups.len()];
-            let mut count = 0;
-            for &(_, gi, _) in &pool {
-                if count == target {
-                    break;
-                }
-                if taken[gi] < caps[gi] {
-                    taken[gi] += 1;
-                    count += 1;
-                }
-            }
+            let taken =
+                match lowest_within_caps(graph, scores, &fixed, &explicit, &caps, c.sparsity) {
+                    Some(taken) => taken,
+                    None => greedy_within_caps(graph, scores, &fixed, &explicit, &caps, c.sparsity),
+                };
             for gi in (0..graph.groups.len()).filter(ranked) {
                 remove[gi] = removable(graph.groups[gi].n_units, taken[gi], c.round_to);
             }
@@ -413,7 +440,7 @@ impl GroupPrunerConfig {
             for gi in (0..graph.groups.len()).filter(ranked) {
                 let g = &graph.groups[gi];
                 let free = fixed[gi].iter().filter(|&&f| !f).count();
-                let want = (c.ratio * free as f64).round() as usize;
+                let want = (c.sparsity * free as f64).round() as usize;
                 remove[gi] = removable(g.n_units, want.min(cap(g, &fixed[gi])), c.round_to);
             }
         }
@@ -744,6 +771,15 @@ impl GroupPruner {
     }
 }
 
+/// What an explicit rule asks a layer to keep.
+#[derive(Clone, Copy, Debug)]
+enum Keep {
+    /// This many output channels.
+    Channels(usize),
+    /// This fraction of its output channels (at least one).
+    Density(f64),
+}
+
 /// An explicit channel count on a layer of a group.
 #[derive(Clone, Debug)]
 struct Constraint {
@@ -849,6 +885,88 @@ fn select_units(g: &Group, s: &[f32], fixed: &[bool], k: usize, round_to: usize)
         keep[u] = true;
     }
     keep
+}
+
+/// Groups ranked by the global selection: those without explicit channel counts.
+fn ranked_groups(explicit: &[Vec<Constraint>]) -> impl Iterator<Item = usize> + '_ {
+    (0..explicit.len()).filter(|&gi| explicit[gi].is_empty())
+}
+
+/// How many units the global ranking takes from each group: the `round(sparsity · free)` lowest
+/// free units over all ranked groups (ties by group, then unit), found by the crate's one
+/// O(n) selection ([`prune_lowest`], the unstructured pruner's), when that choice leaves every
+/// group within its cap. `None` when some group would pass its cap (the greedy walk then
+/// skips that group's surplus and takes the next lowest elsewhere), or when a score is not
+/// finite.
+fn lowest_within_caps(
+    graph: &DependencyGraph,
+    scores: &[Vec<f32>],
+    fixed: &[Vec<bool>],
+    explicit: &[Vec<Constraint>],
+    caps: &[usize],
+    sparsity: f64,
+) -> Option<Vec<usize>> {
+    let order: Vec<usize> = ranked_groups(explicit).collect();
+    // Only free units compete: fixed ones are left out of each group's buffer.
+    let free: Vec<Vec<f32>> = order
+        .iter()
+        .map(|&gi| {
+            scores[gi]
+                .iter()
+                .zip(&fixed[gi])
+                .filter(|&(_, &f)| !f)
+                .map(|(&s, _)| s)
+                .collect()
+        })
+        .collect();
+    let pool: usize = free.iter().map(Vec::len).sum();
+    let target = (sparsity * pool as f64).round() as usize;
+    let segments: Vec<&[f32]> = free.iter().map(Vec::as_slice).collect();
+    let keep = prune_lowest(&segments, target, Keys::Scores).ok()?;
+    let mut taken = vec![0usize; graph.groups.len()];
+    for (&gi, k) in order.iter().zip(&keep) {
+        taken[gi] = k.len() - k.count_ones();
+        if taken[gi] > caps[gi] {
+            return None;
+        }
+    }
+    Some(taken)
+}
+
+/// The global ranking walked in order, lowest first (ties by group, then unit), skipping the
+/// units of groups at their cap, until `round(sparsity · free)` units are taken.
+fn greedy_within_caps(
+    graph: &DependencyGraph,
+    scores: &[Vec<f32>],
+    fixed: &[Vec<bool>],
+    explicit: &[Vec<Constraint>],
+    caps: &[usize],
+    sparsity: f64,
+) -> Vec<usize> {
+    let mut pool: Vec<(f32, usize, usize)> = Vec::new();
+    for gi in ranked_groups(explicit) {
+        pool.extend(
+            scores[gi]
+                .iter()
+                .enumerate()
+                .filter(|&(u, _)| !fixed[gi][u])
+                .map(|(u, &v)| (v, gi, u)),
+        );
+    }
+    let target = (sparsity * pool.len() as f64).round() as usize;
+    pool.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+    let mut taken = vec![0usize; graph.groups.len()];
+    let mut count = 0;
+    for &(_, gi, _) in &pool {
+        if count == target {
+            break;
+        }
+        if taken[gi] < caps[gi] {
+            taken[gi] += 1;
+            count += 1;
+        }
+    }
+    taken
 }
 
 /// The largest count `≤ want` whose remaining `n - count` is a multiple of `round_to` (or `n`

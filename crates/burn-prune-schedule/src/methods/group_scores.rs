@@ -3,6 +3,7 @@
 
 use crate::error::{Result, ScheduleError};
 use burn::module::Module;
+use burn_prune_core::Scope;
 use burn_prune_core::structure::{
     DependencyGraph, GroupNormalization, GroupPrunerConfig, StructuralPlan,
 };
@@ -82,7 +83,7 @@ pub(crate) fn plan_from_picked<M: Module>(
     // The methods rank raw scores (a global threshold on |γ| for slimming, as the papers do),
     // not scores divided by their group's mean.
     let config = GroupPrunerConfig::new(ratio)
-        .with_global(global)
+        .with_scope(if global { Scope::Global } else { Scope::Local })
         .with_normalization(GroupNormalization::None)
         .with_ignored(ignored);
     Ok(config.plan_from_scores(model, graph, &full)?)

@@ -319,7 +319,7 @@ pub struct PruneFlags {
     /// element, kernel, filter, channel, N:M (e.g. 2:4) or block:OxI (e.g. block:4x4).
     #[arg(long, default_value = "element")]
     pub granularity: String,
-    /// Local, global or LAMP.
+    /// Local, global or LAMP (masks, and channels removed with `--structural`).
     #[arg(long, value_enum, default_value_t = ScopeName::Local)]
     pub scope: ScopeName,
     /// Fraction removed.
@@ -328,7 +328,7 @@ pub struct PruneFlags {
     /// Remove channels physically through dependency groups (a smaller network).
     #[arg(long)]
     pub structural: bool,
-    /// Structural: one ranking over all groups.
+    /// Structural: one ranking over all groups (the same as `--scope global`).
     #[arg(long)]
     pub global: bool,
     /// Structural: how the members of a group combine.

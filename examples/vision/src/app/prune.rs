@@ -150,11 +150,16 @@ pub fn prune(
 fn pruner_config(spec: &PruneSpec) -> Result<PrunerConfig> {
     Ok(PrunerConfig::new(spec.sparsity)
         .with_granularity(spec.granularity()?)
-        .with_scope(match spec.scope {
-            ScopeName::Local => Scope::Local,
-            ScopeName::Global => Scope::Global,
-            ScopeName::Lamp => Scope::Lamp,
-        }))
+        .with_scope(scope_of(spec.scope)))
+}
+
+/// The core scope of a scope name (one vocabulary for masks and removed channels).
+fn scope_of(name: ScopeName) -> Scope {
+    match name {
+        ScopeName::Local => Scope::Local,
+        ScopeName::Global => Scope::Global,
+        ScopeName::Lamp => Scope::Lamp,
+    }
 }
 
 /// The criterion of `spec`; the data-driven ones are computed from calibration batches.
@@ -225,9 +230,15 @@ fn structural(
     spec: &PruneSpec,
 ) -> Result<(Network, StructuralPlan)> {
     let graph = graph_of(ctx, &model)?;
+    // `--global` is `--scope global` for structural pruning (kept for older recipes).
+    let scope = if spec.global {
+        Scope::Global
+    } else {
+        scope_of(spec.scope)
+    };
     let mut config = GroupPrunerConfig::new(spec.sparsity)
         .with_reduction(spec.reduction.into())
-        .with_global(spec.global)
+        .with_scope(scope)
         .with_ignored(spec.ignore.clone());
     if let Some(arch) = spec.to_arch {
         config = config.with_keep_channels(target_widths(&model, arch, ctx)?);
