@@ -69,7 +69,8 @@ fn main() -> Result<(), burn_prune::PruneError> {
         pruned.forward(x.clone()).dims()
     );
 
-    // 2. Structured: half the filters of each layer, by L1 norm.
+    // 2. Structured: half the filters of each layer, by L1 norm (the head's filters are the
+    //    model's outputs and stay: `PrunerConfig::output_layers`).
     let (pruned, masks) = PrunerConfig::new(0.5)
         .with_granularity(Granularity::Filter)
         .with_scope(Scope::Local)

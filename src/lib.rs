@@ -15,7 +15,7 @@
 //! | [`metrics`] | `burn-prune-metrics` | parameters, MACs/FLOPs, measured latency, reports, plots |
 //! | [`schedule`] | `burn-prune-schedule` | schedules, the scheduled pruner, training-time methods |
 //! | [`pai`] | `burn-prune-pai` | SNIP, GraSP, SynFlow, baselines, PreCrop/PreConfig |
-//! | [`data`] | `burn-prune-data` | activation criteria, ThiNet, LASSO, OBD/OBS |
+//! | [`data`] | `burn-prune-data` | activation criteria, ThiNet, LASSO, OBD/OBS, Wanda, SparseGPT |
 //!
 //! Enable the `ndarray`, `flex` or `wgpu` feature to turn on the matching Burn backend. The
 //! user guide is `docs/src` (an mdBook); every Rust block of it runs as a doctest.
@@ -56,7 +56,8 @@ pub use burn_prune_schedule as schedule;
 pub use burn_prune_pai as pai;
 
 /// Data-driven criteria: activation capture, APoZ, mean activation, mutual information,
-/// ThiNet, LASSO channel selection, OBD and OBS (crate `burn-prune-data`).
+/// ThiNet, LASSO channel selection, OBD and OBS, one-shot Wanda and SparseGPT (crate
+/// `burn-prune-data`).
 pub use burn_prune_data as data;
 
 /// The user guide's pages (`docs/src/*.md`, an mdBook) and the README, compiled and run as
@@ -77,6 +78,8 @@ mod guide {
     mod criteria {}
     #[doc = include_str!("../docs/src/structural.md")]
     mod structural {}
+    #[doc = include_str!("../docs/src/transformers.md")]
+    mod transformers {}
     #[doc = include_str!("../docs/src/metrics.md")]
     mod metrics {}
     #[doc = include_str!("../docs/src/schedules.md")]

@@ -5,7 +5,9 @@ use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn_prune::criterion::{BatchNormScale, Fpgm, GradientMagnitude, Magnitude, Random, Taylor};
-use burn_prune::{Granularity, LayerKind, ParamSelector, PruneError, PrunerConfig, Scope};
+use burn_prune::{
+    Granularity, LayerKind, OutputLayers, ParamSelector, PruneError, PrunerConfig, Scope,
+};
 
 #[derive(Module, Debug)]
 struct Tiny {
@@ -74,6 +76,7 @@ fn taylor_element_and_unit_by_hand() {
     // mean of squares (5.125, 68, 50.5): column 0 goes first.
     let masks = PrunerConfig::new(0.34)
         .with_granularity(Granularity::Filter)
+        .with_output_layers(OutputLayers::None) // `fc` is the output layer
         .init(Taylor::unit())
         .unwrap()
         .masks_with_data(&model, batches(&device), sum_loss)
@@ -85,6 +88,7 @@ fn taylor_element_and_unit_by_hand() {
     // Two of three columns: 5.125 < 50.5 < 68, so columns 0 and 2.
     let masks = PrunerConfig::new(0.6)
         .with_granularity(Granularity::Filter)
+        .with_output_layers(OutputLayers::None) // `fc` is the output layer
         .init(Taylor::unit())
         .unwrap()
         .masks_with_data(&model, batches(&device), sum_loss)
@@ -132,6 +136,7 @@ fn fpgm_prunes_the_filter_nearest_the_median() {
     };
     let fpgm = PrunerConfig::new(0.34)
         .with_granularity(Granularity::Filter)
+        .with_output_layers(OutputLayers::None) // `fc` is the output layer
         .init(Fpgm)
         .unwrap();
     assert_eq!(
@@ -140,6 +145,7 @@ fn fpgm_prunes_the_filter_nearest_the_median() {
     );
     let l1 = PrunerConfig::new(0.34)
         .with_granularity(Granularity::Filter)
+        .with_output_layers(OutputLayers::None)
         .init(Magnitude::l1())
         .unwrap();
     assert_eq!(
@@ -212,9 +218,10 @@ fn batch_norm_scale_pairs_layers_with_their_batch_norms() {
         matches!(&err, PruneError::MissingBatchNorm { path, relation: "before", .. } if path == "blocks.0.conv.weight"),
         "{err}"
     );
-    // The linear head has no BatchNorm after it.
+    // The linear head has no BatchNorm after it: an error once its filters may be pruned ...
     let err = PrunerConfig::new(0.5)
         .with_granularity(Granularity::Filter)
+        .with_output_layers(OutputLayers::None)
         .init(BatchNormScale)
         .and_then(|p| p.masks(&model))
         .unwrap_err();
@@ -222,6 +229,13 @@ fn batch_norm_scale_pairs_layers_with_their_batch_norms() {
         matches!(&err, PruneError::MissingBatchNorm { path, .. } if path == "fc.weight"),
         "{err}"
     );
+    // ... but by default its filters are the model's outputs: kept, and not scored.
+    let masks = PrunerConfig::new(0.5)
+        .with_granularity(Granularity::Filter)
+        .init(BatchNormScale)
+        .and_then(|p| p.masks(&model))
+        .unwrap();
+    assert_eq!(masks.get("fc.weight").unwrap().pruned(), 0);
     // Pruning the BatchNorm scales themselves (network slimming).
     let masks = PrunerConfig::new(0.25)
         .with_selector(ParamSelector::default().include("**.gamma"))

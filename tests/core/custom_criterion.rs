@@ -3,7 +3,8 @@
 use crate::common::SmallCnn;
 use burn::prelude::*;
 use burn_prune::{
-    Criterion, Granularity, LayerKind, Needs, PrunerConfig, Result, Scope, ScoreContext, Scores,
+    Criterion, Granularity, LayerKind, Needs, OutputLayers, PrunerConfig, Result, Scope,
+    ScoreContext, Scores,
 };
 
 /// Scores each filter by the index of its output channel, reversed: filter 0 is the most
@@ -33,6 +34,7 @@ fn downstream_criterion_drives_the_pruner() {
     let pruner = PrunerConfig::new(0.5)
         .with_granularity(Granularity::Filter)
         .with_scope(Scope::Local)
+        .with_output_layers(OutputLayers::None) // the head's columns are pruned too
         .init(ReverseIndex)
         .unwrap();
     let masks = pruner.masks(&model).unwrap();

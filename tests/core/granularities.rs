@@ -4,7 +4,7 @@
 use crate::common::{SmallCnn, values};
 use burn::prelude::*;
 use burn_prune::criterion::Magnitude;
-use burn_prune::{Granularity, MaskSet, PrunerConfig, Scope, SparsityReport};
+use burn_prune::{Granularity, MaskSet, OutputLayers, PrunerConfig, Scope, SparsityReport};
 use proptest::prelude::*;
 
 /// Unit count of each default-selected parameter of `SmallCnn::new(channels, classes)`, by hand.
@@ -64,7 +64,9 @@ proptest! {
         let device = Device::flex();
         device.seed(seed);
         let model = SmallCnn::new(&channels, classes, &device);
-        let pruner = PrunerConfig::new(sparsity).with_granularity(g).with_scope(scope.clone()).init(Magnitude::l2()).unwrap();
+        // Every selected parameter competes, the head's filters (the model's outputs) included.
+        let pruner = PrunerConfig::new(sparsity).with_granularity(g).with_scope(scope.clone())
+            .with_output_layers(OutputLayers::None).init(Magnitude::l2()).unwrap();
         let units = units_by_hand(&channels, classes, g);
         let result = pruner.masks(&model);
         let total: usize = units.iter().sum();
@@ -106,6 +108,7 @@ proptest! {
         let masks = PrunerConfig::new(sparsity)
             .with_granularity(g)
             .with_min_kept(0)
+            .with_output_layers(OutputLayers::None)
             .init(Magnitude::l1()).unwrap()
             .masks(&model)
             .unwrap();

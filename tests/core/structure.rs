@@ -11,7 +11,7 @@ use burn::tensor::activation::relu;
 use burn_prune::PruneError;
 use burn_prune::criterion::Magnitude;
 use burn_prune::structure::{
-    ConvGroups, DependencyGraph, GraphOptions, GroupPrunerConfig, StructuralPlan, trace,
+    DependencyGraph, GraphOptions, GroupPrunerConfig, ModuleConstants, StructuralPlan, trace,
 };
 
 /// A residual block, a two-branch concat, a strided conv and a flatten into a linear layer.
@@ -235,7 +235,7 @@ fn plan_errors_name_the_parameter() {
 }
 
 /// A grouped convolution (2 groups of 4 channels) between two plain ones.
-#[derive(Module, Debug)]
+#[derive(Module, Debug, ModuleConstants)]
 struct Grouped {
     conv1: Conv2d,
     grouped: Conv2d,
@@ -259,12 +259,6 @@ impl Grouped {
         let y = relu(self.grouped.forward(relu(self.conv1.forward(x))));
         self.fc
             .forward(self.conv3.forward(y).mean_dims(&[2, 3]).flatten(1, 3))
-    }
-}
-
-impl ConvGroups for Grouped {
-    fn conv_groups_mut(&mut self, path: &str) -> Option<&mut usize> {
-        (path == "grouped").then_some(&mut self.grouped.groups)
     }
 }
 
@@ -309,7 +303,12 @@ fn grouped_convs_lose_whole_groups() {
     let zeroed = plan
         .apply_as_zeros(Grouped::new(&device).load_record(model.clone().into_record()))
         .unwrap();
-    let small = plan.apply_grouped(model).unwrap();
+    let err = plan.apply(model.clone()).unwrap_err();
+    assert!(
+        matches!(err, PruneError::PlanMismatch { ref path, ref reason } if path == "grouped" && reason.contains("groups") && reason.contains("ModuleConstants")),
+        "{err:?}"
+    );
+    let small = plan.apply_with_constants(model).unwrap();
     assert_eq!(small.grouped.groups, 1);
     assert_close(
         &values(small.forward(x.clone())),
@@ -317,9 +316,10 @@ fn grouped_convs_lose_whole_groups() {
     );
 }
 
-/// GroupNorm normalises each group of channels together: removing one changes the others'
-/// statistics, and Burn keeps `num_groups` as a module constant. Its channels are pinned.
-#[derive(Module, Debug)]
+/// GroupNorm normalises each group of channels together: a whole group is one unit (what the
+/// other groups compute does not change), and `num_groups` is a module constant that
+/// `apply_with_constants` updates.
+#[derive(Module, Debug, ModuleConstants)]
 struct Normed {
     conv1: Conv2d,
     norm: burn::nn::GroupNorm,
@@ -336,7 +336,7 @@ impl Normed {
 }
 
 #[test]
-fn group_norm_channels_are_kept_and_the_rest_compacts() {
+fn group_norm_groups_are_units_and_compaction_is_exact() {
     let device = Device::flex();
     let model = Normed {
         conv1: conv(3, 8, 3, &device),
@@ -347,20 +347,61 @@ fn group_norm_channels_are_kept_and_the_rest_compacts() {
     let t = trace(&model, [2, 3, 6, 6], |m, x| m.forward(x)).unwrap();
     let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
     let (_, g) = graph.group_of("conv1.weight", 0).unwrap();
-    assert_eq!(g.prunable(), 0, "{:?}", g.pinned);
-    assert!(g.pinned.values().all(|why| why.contains("GroupNorm")));
-    assert!(graph.group_of("norm.gamma", 0).is_none(), "never cut");
+    // Two units of four channels each: conv1's filters, γ and β, conv2's inputs.
+    assert_eq!(g.n_units, 2, "{g:?}");
+    assert!(g.pinned.is_empty(), "{:?}", g.pinned);
+    assert!(!g.is_approximate());
+    let units = |path: &str, axis: usize| {
+        g.members
+            .iter()
+            .find(|m| m.path == path && m.axis == axis)
+            .unwrap_or_else(|| panic!("{path}:{axis} in the group"))
+            .units
+            .clone()
+    };
+    let halves = vec![0, 0, 0, 0, 1, 1, 1, 1];
+    assert_eq!(units("conv1.weight", 0), halves);
+    assert_eq!(units("norm.gamma", 0), halves);
+    assert_eq!(units("norm.beta", 0), halves);
+    assert_eq!(units("conv2.weight", 1), halves);
     let plan = GroupPrunerConfig::new(0.5)
         .init(Magnitude::l1())
         .unwrap()
         .plan(&model, &graph)
         .unwrap();
-    assert_eq!(plan.params["conv2.weight"].new_shape(), vec![3, 8, 3, 3]);
+    assert_eq!(plan.params["norm.gamma"].new_shape(), vec![4]);
+    assert_eq!(plan.params["conv2.weight"].new_shape(), vec![3, 4, 3, 3]);
     let x = Tensor::<4>::random([2, 3, 6, 6], Distribution::Normal(0.0, 1.0), &device);
     let zeroed = plan.apply_as_zeros(model.clone()).unwrap();
     let expected = values(zeroed.forward(x.clone()));
-    let small = plan.apply(model).unwrap();
+    let err = plan.apply(model.clone()).unwrap_err();
+    assert!(
+        matches!(err, PruneError::PlanMismatch { ref path, ref reason } if path == "norm" && reason.contains("num_groups")),
+        "{err:?}"
+    );
+    let small = plan.apply_with_constants(model).unwrap();
+    assert_eq!((small.norm.num_groups, small.norm.num_channels), (1, 4));
     assert_close(&values(small.forward(x)), &expected);
+}
+
+/// A plan that keeps part of a GroupNorm group is refused, naming the module.
+#[test]
+fn group_norm_refuses_a_plan_that_splits_a_group() {
+    let device = Device::flex();
+    let model = Normed {
+        conv1: conv(3, 8, 3, &device),
+        norm: burn::nn::GroupNormConfig::new(2, 8).init(&device),
+        conv2: conv(8, 6, 3, &device),
+        fc: LinearConfig::new(6, 2).init(&device),
+    };
+    let json =
+        r#"{"params":{"norm.gamma":{"shape":[8],"keep":[{"axis":0,"indices":[0,1,2,4,5,6]}]}}}"#;
+    let plan = StructuralPlan::from_json(json).unwrap();
+    let err = plan.apply_with_constants(model).unwrap_err();
+    assert!(
+        matches!(err, PruneError::PlanMismatch { ref path, ref reason } if path == "norm" && reason.contains("whole groups")),
+        "{err:?}"
+    );
 }
 
 /// Two heads reading the halves of one conv's channels.

@@ -1,4 +1,5 @@
-//! Activation statistics replayed on wgpu against the CPU.
+//! Activation statistics, layer-wise moments and one-shot pruning replayed on wgpu against
+//! the CPU.
 
 use crate::common::{SmallCnn, batch, randomize_batch_norms};
 use burn::backend::{CubeDevice, Flex, FlexDevice, Wgpu, WgpuDeviceKind};
@@ -136,6 +137,64 @@ fn input_moments_on_wgpu_equal_cpu() {
         let scale = a.data.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
         for (x, y) in a.data.iter().zip(&b.data) {
             assert!((x - y).abs() <= 1e-4 * scale, "{path}: {x} vs {y}");
+        }
+    }
+}
+
+/// Wanda and SparseGPT (2:4) from calibration inputs replayed on wgpu give flex's masks and,
+/// within float tolerance, its weights.
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+fn one_shot_pruning_on_wgpu_equals_cpu() {
+    use burn::nn::{Linear, LinearConfig};
+    use burn_prune::data::one_shot::{OneShotConfig, SparsityTarget, one_shot_prune};
+
+    #[derive(Module, Debug)]
+    struct Mlp {
+        fc1: Linear,
+        fc2: Linear,
+    }
+    let cpu = Device::flex();
+    cpu.seed(13);
+    let model = Mlp {
+        fc1: LinearConfig::new(8, 8).init(&cpu),
+        fc2: LinearConfig::new(8, 4).init(&cpu),
+    };
+    let forward = |m: &Mlp, x: Tensor<2>| {
+        m.fc2
+            .forward(burn::tensor::activation::relu(m.fc1.forward(x)))
+    };
+    let capture = ActivationCapture::new(&model, [16, 8], forward).unwrap();
+    let batches: Vec<CaptureBatch> = (0..2)
+        .map(|k| {
+            let x = crate::common::host_floats(16 * 8, 40 + k);
+            CaptureBatch::new(TensorData::new(x, [16, 8]))
+        })
+        .collect();
+    for config in [
+        OneShotConfig::wanda(SparsityTarget::Unstructured(0.5)),
+        OneShotConfig::sparsegpt(SparsityTarget::NM { n: 2, m: 4 }),
+    ] {
+        let on_cpu =
+            one_shot_prune::<Flex, _>(model.clone(), &capture, &batches, FlexDevice, &config)
+                .unwrap();
+        let on_gpu = one_shot_prune::<Wgpu, _>(
+            model.clone(),
+            &capture,
+            &batches,
+            CubeDevice::wgpu(WgpuDeviceKind::DefaultDevice).unwrap(),
+            &config,
+        )
+        .unwrap();
+        assert_eq!(on_gpu.masks, on_cpu.masks, "{:?}", config.method);
+        for (a, b) in [
+            (&on_cpu.model.fc1, &on_gpu.model.fc1),
+            (&on_cpu.model.fc2, &on_gpu.model.fc2),
+        ] {
+            crate::common::assert_close(
+                &crate::common::values(a.weight.val()),
+                &crate::common::values(b.weight.val()),
+            );
         }
     }
 }

@@ -10,6 +10,7 @@ mod data;
 mod metrics;
 mod pai;
 mod schedule;
+mod structure;
 
 use burn::prelude::*;
 use burn_prune::criterion::{Fpgm, Magnitude};

@@ -105,10 +105,13 @@ pub enum PruneError {
         /// `"elements"` or `"units"`.
         what: &'static str,
     },
-    /// An include or exclude pattern matched no parameter of the model.
+    /// A path pattern (a selector's include or exclude, a group pruner's `ignored`,
+    /// `keep_channels` or density path, a pruner's output layers) matched no parameter of the
+    /// model.
     #[error("{which} pattern `{pattern}` matches no parameter of the model")]
     PatternMatchesNothing {
-        /// `"include"` or `"exclude"`.
+        /// Which list the pattern is from: `"include"`, `"exclude"`, `"ignored"`,
+        /// `"keep_channels"`, `"density"` or `"output layers"`.
         which: &'static str,
         /// The pattern.
         pattern: String,

@@ -12,14 +12,18 @@
 //! use burn_prune_core::{criterion::Magnitude, Granularity, PrunerConfig, SparsityReport};
 //!
 //! #[derive(Module, Debug)]
-//! struct Net { conv: Conv2d }
+//! struct Net { conv: Conv2d, head: Conv2d }
 //!
 //! let device = Device::flex();
-//! let net = Net { conv: Conv2dConfig::new([3, 8], [3, 3]).init(&device) };
+//! let net = Net {
+//!     conv: Conv2dConfig::new([3, 8], [3, 3]).init(&device),
+//!     head: Conv2dConfig::new([8, 2], [1, 1]).init(&device),
+//! };
 //! let pruner = PrunerConfig::new(0.5).with_granularity(Granularity::Filter).init(Magnitude::l1()).unwrap();
 //! let (net, masks) = pruner.prune(net).unwrap();
 //! let report = SparsityReport::of_model(&net, &masks).unwrap();
 //! assert_eq!(report.params[0].units_pruned, 4); // 4 of 8 filters
+//! assert_eq!(report.params[1].units_pruned, 0); // the head's filters are the model's outputs
 //! println!("{report}");
 //! ```
 #![warn(missing_docs)]
@@ -32,6 +36,7 @@ mod gradients;
 pub mod granularity;
 mod host;
 pub mod mask;
+mod output_layers;
 mod param_value;
 mod pattern;
 mod pruner;
@@ -50,6 +55,7 @@ pub use granularity::{Granularity, Layout, Reduction, UnitMap};
 pub use mask::{
     BitMask, MaskSet, ParamMask, PruneMask, install_masks, masks_of, remove_masks, zero_pruned,
 };
+pub use output_layers::OutputLayers;
 pub use param_value::param_value_from;
 pub use pattern::PathPattern;
 pub use pruner::{Pruner, PrunerConfig};

@@ -9,6 +9,7 @@ use crate::gradients::gradients_for;
 use crate::granularity::{Granularity, Layout, Reduction, UnitMap};
 use crate::host::{HostFloats, read_params};
 use crate::mask::{BitMask, MaskSet, ParamMask, PruneMask, install_masks};
+use crate::output_layers::OutputLayers;
 use crate::pattern::PathPattern;
 use crate::scope::{Scope, allocate};
 use crate::select::ParamSelector;
@@ -61,6 +62,12 @@ pub struct PrunerConfig {
     /// [`BatchNormPairs`]: from the traced graph, or by path). `None`: the next BatchNorm in
     /// declaration order.
     pub batch_norm_pairs: Option<BatchNormPairs>,
+    /// Which parameters produce the model output: under [`Granularity::Filter`] their
+    /// filters (the model's outputs) are all kept, and left out of the ranking. By default
+    /// the last conv or linear layer in declaration order; [`OutputLayers::None`] lets filter
+    /// masks remove outputs too. See [`OutputLayers`].
+    #[config(default = "OutputLayers::Last")]
+    pub output_layers: OutputLayers,
 }
 
 impl PrunerConfig {
@@ -121,6 +128,7 @@ impl PrunerConfig {
             }
         }
         self.selector.validate()?;
+        self.output_layers.validate()?;
         for (pattern, _) in &self.layouts {
             PathPattern::new(pattern)?;
         }
@@ -272,6 +280,10 @@ impl Pruner {
                 }
             }
         }
+        // Under filter masks, the layers writing the model output keep every filter.
+        let output = cfg.output_layers.resolve(&params)?;
+        let protected =
+            |p: &ParamAddress| cfg.granularity == Granularity::Filter && output.contains(&p.path);
         let layouts: Vec<(PathPattern, Layout)> = cfg
             .layouts
             .iter()
@@ -286,6 +298,7 @@ impl Pruner {
                 .and_then(|pairs| pairs.for_granularity(cfg.granularity));
             selected
                 .iter()
+                .filter(|p| !protected(p))
                 .filter_map(|p| {
                     let bn = match explicit {
                         Some(map) => map.get(&p.path).cloned(),
@@ -309,7 +322,11 @@ impl Pruner {
                 ),
             });
         }
-        let mut paths: HashSet<String> = selected.iter().map(|p| p.path.clone()).collect();
+        let mut paths: HashSet<String> = selected
+            .iter()
+            .filter(|p| !protected(p))
+            .map(|p| p.path.clone())
+            .collect();
         paths.extend(bn_pairs.values().cloned());
         let mut host = read_params(model, &paths)?;
         let bn_scales: HashMap<String, BatchNormScales> = bn_pairs
@@ -329,12 +346,19 @@ impl Pruner {
 
         let mut maps = Vec::with_capacity(selected.len());
         let mut scores: Vec<Ranked> = Vec::with_capacity(selected.len());
-        for p in &selected {
+        // Indices (into `selected`) of the parameters that are ranked: all but the protected.
+        let mut ranked_at: Vec<usize> = Vec::with_capacity(selected.len());
+        for (i, p) in selected.iter().enumerate() {
             let layout = layouts
                 .iter()
                 .find(|(pat, _)| pat.matches(&p.path))
                 .map_or_else(|| Layout::of(p), |(_, l)| *l);
             let units = UnitMap::new(&p.path, &p.shape, layout, cfg.granularity)?;
+            if protected(p) {
+                maps.push((units, layout));
+                continue;
+            }
+            ranked_at.push(i);
             let weight = host
                 .remove(&p.path)
                 .ok_or_else(|| PruneError::Data {
@@ -376,17 +400,22 @@ impl Pruner {
         };
         let scores: Vec<&[f32]> = scores.iter().map(Ranked::as_slice).collect();
 
-        let keeps: Vec<BitMask> = if let Granularity::NM { n, .. } = cfg.granularity {
-            maps.iter()
+        let ranked_keeps: Vec<BitMask> = if let Granularity::NM { n, .. } = cfg.granularity {
+            ranked_at
+                .iter()
                 .zip(&scores)
-                .zip(&selected)
-                .map(|(((map, _), s), p)| {
-                    check_finite(s, &name, &p.path)?;
-                    Ok(nm_keep(map, s, n, keys))
+                .map(|(&i, s)| {
+                    check_finite(s, &name, &selected[i].path)?;
+                    Ok(nm_keep(&maps[i].0, s, n, keys))
                 })
                 .collect::<Result<_>>()?
+        } else if ranked_at.is_empty() {
+            Vec::new()
         } else {
-            let path_refs: Vec<&str> = selected.iter().map(|p| p.path.as_str()).collect();
+            let path_refs: Vec<&str> = ranked_at
+                .iter()
+                .map(|&i| selected[i].path.as_str())
+                .collect();
             let unit_keeps = allocate(
                 &cfg.scope,
                 cfg.sparsity,
@@ -396,17 +425,26 @@ impl Pruner {
                 &scores,
                 keys,
             )?;
-            maps.iter()
+            ranked_at
+                .iter()
                 .zip(unit_keeps)
-                .map(|((map, _), k)| {
+                .map(|(&i, k)| {
                     if cfg.granularity == Granularity::Element {
                         k
                     } else {
-                        map.expand(&k)
+                        maps[i].0.expand(&k)
                     }
                 })
                 .collect()
         };
+        // Protected parameters keep everything.
+        let mut keeps: Vec<BitMask> = maps
+            .iter()
+            .map(|(map, _)| BitMask::filled(map.numel(), true))
+            .collect();
+        for (&i, keep) in ranked_at.iter().zip(ranked_keeps) {
+            keeps[i] = keep;
+        }
 
         let mut set = MaskSet::new();
         for ((p, (_, layout)), keep) in selected.iter().zip(&maps).zip(keeps) {

@@ -23,7 +23,11 @@ pub enum Scope {
     Local,
     /// One threshold over all selected parameters: `round(s·N)` of all `N` units, wherever they
     /// are. A parameter about to go under `min_kept` is held there and the count is made up
-    /// from the others.
+    /// from the others. Scores are ranked as the criterion gives them ([`Scope::Lamp`] is
+    /// the normalised variant); the structural pruner divides each group's channel scores by
+    /// their mean first by default
+    /// ([`GroupPrunerConfig::normalization`](crate::structure::GroupPrunerConfig::normalization)),
+    /// so that layers of different sizes and scales all lose channels.
     #[default]
     Global,
     /// Layer-adaptive magnitude pruning (Lee et al. 2021): within each parameter, unit `u`

@@ -6,7 +6,7 @@ use crate::plot::{Series, line_plot};
 use burn::config::Config;
 use burn::module::Module;
 use burn_prune_core::{
-    Criterion, Granularity, ParamSelector, PrunerConfig, Scope, param_addresses,
+    Criterion, Granularity, OutputLayers, ParamSelector, PrunerConfig, Scope, param_addresses,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -36,6 +36,11 @@ pub struct SensitivityConfig {
     /// Direction of the evaluated metric.
     #[config(default = "MetricDirection::HigherIsBetter")]
     pub direction: MetricDirection,
+    /// The layers whose filters are the model's outputs, kept by filter pruning (the core
+    /// pruner's [`PrunerConfig::output_layers`]): by default the last conv or linear layer,
+    /// whose curve is then flat. [`OutputLayers::None`] analyses its outputs too.
+    #[config(default = "OutputLayers::Last")]
+    pub output_layers: OutputLayers,
 }
 
 /// One layer's curve.
@@ -106,6 +111,7 @@ impl SensitivityConfig {
                     .with_granularity(self.granularity)
                     .with_scope(Scope::Local)
                     .with_selector(ParamSelector::paths([p.path.clone()]))
+                    .with_output_layers(self.output_layers.clone())
                     .init(criterion.clone())?
                     .prune(model.clone())?;
                 metric.push(finite(evaluate(&pruned), &format!("`{}` at {r}", p.path))?);

@@ -48,6 +48,17 @@ pub enum ModelError {
         /// The number of widths given.
         got: usize,
     },
+    /// A size that must be a multiple of another is not (attention heads per key/value head,
+    /// an image side per patch).
+    #[error("{what}: {value} is not a multiple of {by}")]
+    NotDivisible {
+        /// What was checked.
+        what: &'static str,
+        /// The size given.
+        value: usize,
+        /// What it must be a multiple of.
+        by: usize,
+    },
     /// A pruning ratio outside `[0, 1)` (or not finite).
     #[error("pruning ratio {ratio} of stage {stage} is outside [0, 1)")]
     InvalidRatio {

@@ -5,12 +5,14 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 
 use crate::ModelError;
+use burn_prune_core::structure::ModuleConstants;
 
 /// A convolution without bias followed by batch normalization (no activation).
 ///
 /// Used for the stems and residual branches of the ResNets and MobileNetV2, for VGG's
 /// feature layers, and as the projection (option-B / torchvision `downsample`) shortcut.
-#[derive(Module, Debug)]
+#[derive(Module, Debug, ModuleConstants)]
+#[module_constants(crate = "burn_prune_core")]
 pub struct ConvBn {
     /// The convolution, `[out, in / groups, k, k]`, no bias.
     pub conv: Conv2d,

@@ -12,6 +12,9 @@
 //! | MobileNetV2, ImageNet (1000) / CIFAR | [`MobileNetV2Config`] | 3,504,872 / 2,236,682 |
 //! | ResNet-18 / ResNet-50 v1.5, ImageNet (1000) | [`ResNetImagenetConfig`] | 11,689,512 / 25,557,032 |
 //! | MLP | [`MlpConfig`] | |
+//! | BERT-base (without the classifier) / tiny | [`BertConfig::base`], [`BertConfig::tiny`] | 109,482,240 |
+//! | LLaMA-style decoder, tiny (RMS norm, SwiGLU, rotary, grouped KV heads) | [`LlamaConfig::tiny`] | 123,712 |
+//! | ViT (Fashion-MNIST: 7×7 patches, width 64, 4 blocks of 4 heads) | [`ViTConfig::fashion_mnist`] | 138,890 |
 //!
 //! The counts are the usual (PyTorch) ones: weights, biases and batch-norm `γ`/`β`, not the
 //! batch-norm running statistics. Burn's [`Module::num_params`]
@@ -35,22 +38,29 @@
 
 #![warn(missing_docs)]
 
+mod attention;
+mod bert;
 mod block_scale;
 mod error;
 mod layers;
+mod llama;
 mod mlp;
 mod mobilenet_v2;
 mod resnet_cifar;
 mod resnet_imagenet;
 mod vgg;
+mod vit;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use burn_prune_core::PathStack;
 
+pub use attention::{SelfAttention, SelfAttentionConfig};
+pub use bert::{Bert, BertBlock, BertConfig};
 pub use block_scale::resnet_block_path;
 pub use error::ModelError;
 pub use layers::ConvBn;
+pub use llama::{DecoderBlock, Llama, LlamaConfig};
 pub use mlp::{Mlp, MlpConfig};
 pub use mobilenet_v2::{
     InvertedResidual, InvertedResidualSetting, MOBILENET_V2_CIFAR, MOBILENET_V2_IMAGENET,
@@ -65,6 +75,7 @@ pub use vgg::{
     VGG16_CFG, VGG16_LI_PRUNED_A_CFG, VGG19_CFG, Vgg, VggClassifier, VggConfig, VggFeature,
     VggHead, VggLayer, VggMlpHead,
 };
+pub use vit::{EncoderBlock, ViT, ViTConfig};
 
 /// The number of parameters as papers and PyTorch count them: every float parameter of
 /// `module` except batch-norm running statistics (fields named `running_*`).

@@ -6,6 +6,7 @@ use burn::tensor::activation::relu;
 
 use crate::ModelError;
 use crate::layers::nonzero;
+use burn_prune_core::structure::ModuleConstants;
 
 /// Configuration of an [`Mlp`]: `input → hidden[0] → … → output`.
 ///
@@ -50,7 +51,8 @@ impl MlpConfig {
 }
 
 /// A multilayer perceptron: `Linear` layers (with bias), ReLU between them, none at the end.
-#[derive(Module, Debug)]
+#[derive(Module, Debug, ModuleConstants)]
+#[module_constants(crate = "burn_prune_core")]
 pub struct Mlp {
     /// The linear layers, input first.
     pub layers: Vec<Linear>,

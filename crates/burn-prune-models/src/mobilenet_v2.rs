@@ -4,11 +4,11 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu6;
-use burn_prune_core::structure::ConvGroups;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 use crate::layers::{ConvBn, ConvSpec, nonzero};
+use burn_prune_core::structure::ModuleConstants;
 
 /// One row `(t, c, n, s)` of the MobileNetV2 table: `repeats` inverted-residual blocks with
 /// expansion `expand_ratio` and `channels` outputs, the first with `stride`.
@@ -148,7 +148,8 @@ fn make_divisible(v: f64, divisor: usize) -> usize {
 
 /// MobileNetV2: conv3×3-BN-ReLU6 stem (32 channels), inverted-residual blocks, conv1×1-BN-ReLU6
 /// to 1280 channels, global average pooling, `Linear(1280, classes)` (no dropout).
-#[derive(Module, Debug)]
+#[derive(Module, Debug, ModuleConstants)]
+#[module_constants(crate = "burn_prune_core")]
 pub struct MobileNetV2 {
     /// Stem conv3×3 + BN (ReLU6 in `forward`).
     pub stem: ConvBn,
@@ -180,25 +181,11 @@ impl MobileNetV2 {
     }
 }
 
-/// Gives structural plans access to the depthwise convolutions' `groups`
-/// (`blocks.{i}.depthwise.conv`), so that pruning the hidden channels of a block shrinks them.
-impl ConvGroups for MobileNetV2 {
-    fn conv_groups_mut(&mut self, path: &str) -> Option<&mut usize> {
-        let index = path
-            .strip_prefix("blocks.")?
-            .strip_suffix(".depthwise.conv")?
-            .parse::<usize>()
-            .ok()?;
-        self.blocks
-            .get_mut(index)
-            .map(|block| &mut block.depthwise.conv.groups)
-    }
-}
-
 /// An inverted residual block: conv1×1 expansion-BN-ReLU6 (absent when `t = 1`), depthwise
 /// conv3×3 (groups = hidden width, carries the stride)-BN-ReLU6, conv1×1 projection-BN
 /// (linear), plus the input when the shape is kept.
-#[derive(Module, Debug)]
+#[derive(Module, Debug, ModuleConstants)]
+#[module_constants(crate = "burn_prune_core")]
 pub struct InvertedResidual {
     /// Pointwise expansion `in → t·in` + BN; `None` when `t = 1`.
     pub expand: Option<ConvBn>,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::ModelError;
 use crate::block_scale::{fold_into, resnet_block_path, scale_branch};
 use crate::layers::{ConvBn, ConvSpec, nonzero};
+use burn_prune_core::structure::ModuleConstants;
 use burn_prune_core::structure::ParamShapes;
 use burn_prune_schedule::methods::{BlockId, ResidualStages, ScaledBlock};
 
@@ -381,7 +382,8 @@ pub fn li_block_widths(
 ///
 /// Built by [`ResNetCifarConfig::init`]. Parameter paths follow the PyTorch code
 /// (`layer2.0.conv1.weight`, ...), with the stem under `stem` and the classifier under `fc`.
-#[derive(Module, Debug)]
+#[derive(Module, Debug, ModuleConstants)]
+#[module_constants(crate = "burn_prune_core")]
 pub struct ResNetCifar {
     /// Stem: conv3×3(in_channels→16) + BN (ReLU in `forward`).
     pub stem: ConvBn,
@@ -430,7 +432,8 @@ impl ResNetCifar {
 }
 
 /// A basic residual block: conv3×3-BN-ReLU-conv3×3-BN, plus the shortcut, then ReLU.
-#[derive(Module, Debug)]
+#[derive(Module, Debug, ModuleConstants)]
+#[module_constants(crate = "burn_prune_core")]
 pub struct BasicBlock {
     /// First conv3×3 (carries the block's stride) + BN; its width is the block width.
     pub conv1: ConvBn,
@@ -517,7 +520,8 @@ impl ScaledBlock for BasicBlock {
     clippy::large_enum_variant,
     reason = "built once per model; boxing is not supported by the Module derive"
 )]
-#[derive(Module, Debug)]
+#[derive(Module, Debug, ModuleConstants)]
+#[module_constants(crate = "burn_prune_core")]
 pub enum Shortcut {
     /// Same shape in and out.
     Identity(Identity),
@@ -558,7 +562,8 @@ impl Shortcut {
 /// let y = s.forward(Tensor::<4>::ones([1, 16, 32, 32], &device));
 /// assert_eq!(y.dims(), [1, 32, 16, 16]);
 /// ```
-#[derive(Module, Debug)]
+#[derive(Module, Debug, ModuleConstants)]
+#[module_constants(crate = "burn_prune_core")]
 pub struct ZeroPadShortcut {
     /// Spatial subsampling step (1: none).
     pub stride: usize,

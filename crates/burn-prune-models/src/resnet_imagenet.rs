@@ -10,6 +10,7 @@ use burn::tensor::activation::relu;
 use crate::ModelError;
 use crate::block_scale::{fold_into, resnet_block_path, scale_branch};
 use crate::layers::{ConvBn, ConvSpec, nonzero};
+use burn_prune_core::structure::ModuleConstants;
 use burn_prune_schedule::methods::{BlockId, ResidualStages, ScaledBlock};
 
 /// Configuration of a [`ResNetImagenet`]: depth 18, 34 (basic blocks), 50, 101 or 152
@@ -95,7 +96,8 @@ impl ResNetImagenetConfig {
 ///
 /// Built by [`ResNetImagenetConfig::init`]. Paths follow torchvision (`layer3.1.conv2`,
 /// `layer2.0.downsample`), with the stem under `stem` and `fc` as the classifier.
-#[derive(Module, Debug)]
+#[derive(Module, Debug, ModuleConstants)]
+#[module_constants(crate = "burn_prune_core")]
 pub struct ResNetImagenet {
     /// Stem conv7×7, stride 2, padding 3 + BN (ReLU in `forward`).
     pub stem: ConvBn,
@@ -159,7 +161,8 @@ impl ResNetImagenet {
 /// - bottleneck (v1.5): `conv1` 1×1, `conv2` 3×3 (stride), `conv3` 1×1 to `4·width`.
 ///
 /// Each conv is followed by BN and, except the last, ReLU; the shortcut is added, then ReLU.
-#[derive(Module, Debug)]
+#[derive(Module, Debug, ModuleConstants)]
+#[module_constants(crate = "burn_prune_core")]
 pub struct ResidualBlock {
     /// First conv + BN.
     pub conv1: ConvBn,

@@ -21,6 +21,7 @@ pub enum VggLayer {
 }
 
 use VggLayer::{Conv as C, MaxPool as M};
+use burn_prune_core::structure::ModuleConstants;
 
 /// VGG-16: `[64, 64, M, 128, 128, M, 256, 256, 256, M, 512, 512, 512, M, 512, 512, 512]`.
 #[rustfmt::skip]
@@ -205,7 +206,8 @@ impl VggConfig {
 /// The reference code ends the features with `AvgPool2d(2)` on the `2×2` map of a `32×32`
 /// input; the adaptive `1×1` average pool used here is the same there and also accepts other
 /// sizes.
-#[derive(Module, Debug)]
+#[derive(Module, Debug, ModuleConstants)]
+#[module_constants(crate = "burn_prune_core")]
 pub struct Vgg {
     /// Feature layers (conv-BN with ReLU in `forward`, or max pooling).
     pub features: Vec<VggFeature>,
@@ -240,7 +242,8 @@ impl Vgg {
     clippy::large_enum_variant,
     reason = "built once per model; boxing is not supported by the Module derive"
 )]
-#[derive(Module, Debug)]
+#[derive(Module, Debug, ModuleConstants)]
+#[module_constants(crate = "burn_prune_core")]
 pub enum VggFeature {
     /// conv3×3 + BN (ReLU applied in [`Vgg::forward`]).
     Conv(ConvBn),
@@ -253,7 +256,8 @@ pub enum VggFeature {
     clippy::large_enum_variant,
     reason = "built once per model; boxing is not supported by the Module derive"
 )]
-#[derive(Module, Debug)]
+#[derive(Module, Debug, ModuleConstants)]
+#[module_constants(crate = "burn_prune_core")]
 pub enum VggClassifier {
     /// `Linear(C, classes)`.
     Linear(Linear),
@@ -276,7 +280,8 @@ impl VggClassifier {
 }
 
 /// Li et al.'s classifier: `Linear(C, hidden)-BatchNorm1d(hidden)-ReLU-Linear(hidden, classes)`.
-#[derive(Module, Debug)]
+#[derive(Module, Debug, ModuleConstants)]
+#[module_constants(crate = "burn_prune_core")]
 pub struct VggMlpHead {
     /// `Linear(C, hidden)` with bias.
     pub linear1: Linear,

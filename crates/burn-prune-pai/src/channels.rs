@@ -159,7 +159,7 @@ impl ChannelAllocation {
     }
 
     /// The structural plan removing the channels, for the core compactor
-    /// ([`StructuralPlan::apply`], or [`StructuralPlan::apply_grouped`] for grouped
+    /// ([`StructuralPlan::apply`], or [`StructuralPlan::apply_with_constants`] for grouped
     /// convolutions). Each group keeps its pinned units and `kept` free units evenly spaced
     /// among its free units: at initialization the weights are i.i.d., so which channels stay
     /// does not matter, only how many.

@@ -12,6 +12,8 @@
 //! channels at zero.
 
 mod batch_norm_pairs;
+mod constants;
+mod display;
 mod graph;
 mod group_pruner;
 mod plan;
@@ -22,14 +24,16 @@ mod trace;
 pub use batch_norm_pairs::BatchNormPairs;
 /// Burn's IR, for [`OpRule`]s: the ops of a trace and their tensors.
 pub use burn::backend::ir;
+pub use burn_prune_derive::ModuleConstants;
+pub use constants::{ConstantUpdate, ModuleConstants};
 pub use graph::{
-    ChannelFlow, DependencyGraph, GraphOptions, Group, GroupMember, GroupedConv, OpRule, OpRules,
-    op_name,
+    ChannelFlow, DependencyGraph, GraphOptions, Group, GroupMember, GroupedConv, HeadUnits, OpRule,
+    OpRules, op_name,
 };
 pub use group_pruner::{
     GroupNormalization, GroupPruner, GroupPrunerConfig, GroupReduction, KeepChannels,
 };
-pub use plan::{AxisKeep, ConvGroups, GroupsChange, ParamSlice, StructuralPlan};
+pub use plan::{AxisKeep, GroupsChange, ParamSlice, StructuralPlan};
 pub use replay::Replay;
 pub use shapes::ParamShapes;
-pub use trace::{Trace, TracedParam, trace};
+pub use trace::{Trace, TracedParam, trace, trace_int};

@@ -1,5 +1,6 @@
 //! The structural plan (which indices of which parameter dimensions are kept) and compaction.
 
+use super::constants::{ConstantUpdate, ModuleConstants, constant_of};
 use super::graph::DependencyGraph;
 use crate::address::PathStack;
 use crate::error::{PruneError, Result};
@@ -38,38 +39,6 @@ pub struct GroupsChange {
     pub from: usize,
     /// After.
     pub to: usize,
-}
-
-/// Gives access to the `groups` of a model's grouped convolutions, which Burn keeps as a module
-/// constant (a [`ModuleMapper`] cannot change it).
-///
-/// Implement it for a model with grouped or depthwise convolutions whose channels are pruned,
-/// and apply plans with [`StructuralPlan::apply_grouped`].
-///
-/// ```
-/// use burn::nn::conv::{Conv2d, Conv2dConfig};
-/// use burn::prelude::*;
-/// use burn_prune_core::structure::ConvGroups;
-///
-/// #[derive(Module, Debug)]
-/// struct Net {
-///     expand: Conv2d,
-///     depthwise: Conv2d,
-/// }
-///
-/// impl ConvGroups for Net {
-///     fn conv_groups_mut(&mut self, path: &str) -> Option<&mut usize> {
-///         match path {
-///             "depthwise" => Some(&mut self.depthwise.groups),
-///             _ => None,
-///         }
-///     }
-/// }
-/// ```
-pub trait ConvGroups {
-    /// The `groups` field of the convolution module at `path` (the weight's path without
-    /// `.weight`, e.g. `blocks.3.depthwise.conv`), or `None` if there is none.
-    fn conv_groups_mut(&mut self, path: &str) -> Option<&mut usize>;
 }
 
 impl ParamSlice {
@@ -218,71 +187,88 @@ impl StructuralPlan {
     /// it you still hold keep their BatchNorm running statistics (Burn shares those between
     /// clones of a module).
     ///
-    /// A plan that changes a grouped convolution's `groups` needs
-    /// [`apply_grouped`](Self::apply_grouped) and is an error here.
+    /// A plan that changes a size a Burn module keeps as a field (a grouped convolution's
+    /// `groups`, a `GroupNorm`'s groups, an LSTM's `d_hidden`, an attention's heads) needs
+    /// [`apply_with_constants`](Self::apply_with_constants) and is an error here, naming the
+    /// module.
     pub fn apply<M: Module>(&self, model: M) -> Result<M> {
-        if let Some((path, s)) = self.params.iter().find(|(_, s)| s.groups.is_some()) {
-            let g = s.groups.expect("found with groups");
+        let (out, needs) = self.run(model, Cut::Slice)?;
+        if let Some(need) = needs.first() {
             return Err(PruneError::PlanMismatch {
-                path: path.clone(),
+                path: need.module.clone(),
                 reason: format!(
-                    "the plan changes this convolution's `groups` from {} to {}, a module constant a mapper cannot change: implement `ConvGroups` for the model and use `apply_grouped`, or build the graph with `GraphOptions::with_pinned_grouped_convs`",
-                    g.from, g.to
+                    "the plan changes this {}'s {}, a module constant a mapper cannot change: derive `ModuleConstants` for your model (`#[derive(Module, ModuleConstants)]`) and compact with `apply_with_constants`",
+                    need.kind, need.constant
                 ),
             });
         }
-        self.run(model, Cut::Slice)
+        Ok(out)
     }
 
-    /// [`apply`](Self::apply) for models with grouped convolutions: also sets the `groups` of
-    /// every convolution the plan shrinks, through [`ConvGroups`]. A convolution the model does
-    /// not give access to, or whose `groups` is not the planned one, is an error (and the model
-    /// is not compacted).
-    pub fn apply_grouped<M: Module + ConvGroups>(&self, mut model: M) -> Result<M> {
-        for (path, s) in &self.params {
-            let Some(g) = s.groups else { continue };
-            let module = path.strip_suffix(".weight").unwrap_or(path);
-            match model.conv_groups_mut(module) {
-                Some(&mut current) if current == g.from => {}
-                Some(&mut current) => {
-                    return Err(PruneError::PlanMismatch {
-                        path: path.clone(),
-                        reason: format!(
-                            "the convolution has groups = {current}, the plan expects {}",
-                            g.from
-                        ),
-                    });
-                }
-                None => {
-                    return Err(PruneError::PlanMismatch {
-                        path: path.clone(),
-                        reason: format!(
-                            "`ConvGroups::conv_groups_mut(\"{module}\")` gives no convolution"
-                        ),
-                    });
-                }
-            }
+    /// [`apply`](Self::apply) that also brings the sizes Burn modules keep as fields to the
+    /// plan (see [`ModuleConstants`]): a grouped convolution's `groups`, a `GroupNorm`'s
+    /// `num_groups`/`num_channels`, a `MultiHeadAttention`'s `d_model`/`n_heads`/`d_k`, an
+    /// LSTM's, GRU's or RNN's `d_hidden`. A module the plan changes that the model's
+    /// [`ModuleConstants`] does not reach, or that cannot follow the plan, is an error naming
+    /// it (and no model is returned).
+    ///
+    /// ```
+    /// use burn::nn::conv::{Conv2d, Conv2dConfig};
+    /// use burn::prelude::*;
+    /// use burn_prune_core::structure::{
+    ///     DependencyGraph, GraphOptions, GroupPrunerConfig, ModuleConstants, trace,
+    /// };
+    /// # use burn_prune_core::criterion::Magnitude;
+    ///
+    /// #[derive(Module, Debug, ModuleConstants)]
+    /// #[module_constants(crate = "burn_prune_core")] // `burn_prune` (the default) for users
+    /// struct Net {
+    ///     expand: Conv2d,
+    ///     depthwise: Conv2d,
+    ///     project: Conv2d,
+    /// }
+    ///
+    /// let device = Device::flex();
+    /// let net = Net {
+    ///     expand: Conv2dConfig::new([3, 8], [1, 1]).init(&device),
+    ///     depthwise: Conv2dConfig::new([8, 8], [3, 3]).with_groups(8).init(&device),
+    ///     project: Conv2dConfig::new([8, 4], [1, 1]).init(&device),
+    /// };
+    /// let forward = |m: &Net, x: Tensor<4>| m.project.forward(m.depthwise.forward(m.expand.forward(x)));
+    /// let t = trace(&net, [1, 3, 8, 8], forward).unwrap();
+    /// let graph = DependencyGraph::build(&t, &GraphOptions::default()).unwrap();
+    /// let plan = GroupPrunerConfig::new(0.5).init(Magnitude::l2()).unwrap().plan(&net, &graph).unwrap();
+    /// assert!(plan.apply(net.clone()).is_err()); // `groups` is a module constant
+    /// let small = plan.apply_with_constants(net).unwrap();
+    /// assert_eq!(small.depthwise.groups, 4);
+    /// ```
+    pub fn apply_with_constants<M: Module + ModuleConstants>(&self, model: M) -> Result<M> {
+        let (mut out, needs) = self.run(model, Cut::Slice)?;
+        let mut update = ConstantUpdate::new(self);
+        out.update_constants(&mut update);
+        let updated = update.finish()?;
+        if let Some(need) = needs.iter().find(|n| !updated.contains(&n.module)) {
+            return Err(PruneError::PlanMismatch {
+                path: need.module.clone(),
+                reason: format!(
+                    "the plan changes this {}'s {}, but the model's `ModuleConstants` does not reach it: derive `ModuleConstants` on every struct on its path (or visit the field in your own impl)",
+                    need.kind, need.constant
+                ),
+            });
         }
-        let mut model = self.run(model, Cut::Slice)?;
-        for (path, s) in &self.params {
-            if let Some(g) = s.groups {
-                let module = path.strip_suffix(".weight").unwrap_or(path);
-                if let Some(groups) = model.conv_groups_mut(module) {
-                    *groups = g.to;
-                }
-            }
-        }
-        Ok(model)
+        Ok(out)
     }
 
     /// The dense equivalent of [`apply`](Self::apply): every planned parameter keeps its shape
     /// and the entries at removed indices are set to zero (soft pruning). The compacted model
     /// computes what this one computes, on the kept channels.
     pub fn apply_as_zeros<M: Module>(&self, model: M) -> Result<M> {
-        self.run(model, Cut::Zero)
+        self.run(model, Cut::Zero).map(|(m, _)| m)
     }
 
-    fn run<M: Module>(&self, model: M, cut: Cut) -> Result<M> {
+    /// Cut (or zero) the planned parameters; also returns the Burn modules whose constants
+    /// the cut changes.
+    fn run<M: Module>(&self, model: M, cut: Cut) -> Result<(M, Vec<ConstantNeed>)> {
         // Cut a copy of its own: clones of `model` share its BatchNorm running statistics,
         // which the compactor would otherwise cut in place under them.
         let model = crate::deep_clone(&model);
@@ -290,6 +276,8 @@ impl StructuralPlan {
             plan: self,
             cut,
             stack: PathStack::default(),
+            containers: Vec::new(),
+            needs: Vec::new(),
             seen: Vec::new(),
             error: None,
         };
@@ -303,8 +291,16 @@ impl StructuralPlan {
                 reason: "the model has no such parameter".into(),
             });
         }
-        Ok(out)
+        Ok((out, mapper.needs))
     }
+}
+
+/// A Burn module whose constants a plan changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ConstantNeed {
+    module: String,
+    kind: String,
+    constant: &'static str,
 }
 
 /// What happens to removed indices.
@@ -320,6 +316,9 @@ struct Compactor<'a> {
     plan: &'a StructuralPlan,
     cut: Cut,
     stack: PathStack,
+    /// (name, container type without `Struct:`) of the modules entered.
+    containers: Vec<(String, String)>,
+    needs: Vec<ConstantNeed>,
     seen: Vec<String>,
     error: Option<PruneError>,
 }
@@ -352,12 +351,43 @@ impl Compactor<'_> {
     }
 }
 
+impl Compactor<'_> {
+    /// Record the innermost enclosing Burn module whose constants cutting `path` changes.
+    fn note_constants(&mut self, slice: &ParamSlice) {
+        for depth in (0..self.containers.len()).rev() {
+            // Burn enters every field with the type of the module holding it: the module of
+            // type `containers[depth]` is at the path of the fields before it.
+            let kind = &self.containers[depth].1;
+            let names: Vec<&str> = self.containers.iter().map(|(n, _)| n.as_str()).collect();
+            let module = names[..depth].join(".");
+            let relative = names[depth..].join(".");
+            if let Some(constant) = constant_of(kind, &relative, slice) {
+                let need = ConstantNeed {
+                    module,
+                    kind: kind.clone(),
+                    constant,
+                };
+                if !self.needs.contains(&need) {
+                    self.needs.push(need);
+                }
+                return;
+            }
+        }
+    }
+}
+
 impl ModuleMapper for Compactor<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
         self.stack.enter(name);
+        let kind = container_type
+            .strip_prefix("Struct:")
+            .unwrap_or(container_type);
+        let kind = kind.strip_prefix("Enum:").unwrap_or(kind);
+        self.containers.push((name.to_string(), kind.to_string()));
     }
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
         self.stack.exit();
+        self.containers.pop();
     }
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let path = self.stack.path();
@@ -387,6 +417,7 @@ impl ModuleMapper for Compactor<'_> {
                 trained_like(&t, zeroed)
             });
         }
+        self.note_constants(slice);
         let mut t = tensor.clone().inner();
         let inner_device = t.device();
         for k in &slice.keep {

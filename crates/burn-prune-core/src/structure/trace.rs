@@ -18,6 +18,11 @@ pub struct TracedParam {
     pub path: String,
     /// Its shape.
     pub shape: Vec<usize>,
+    /// For each segment of its path, the type of the module holding it (Burn's container
+    /// types with `Struct:`/`Enum:` removed), outermost first: for
+    /// `encoder.layers.0.mha.query.weight` the model's type, `TransformerEncoder`, `Vec`,
+    /// `TransformerEncoderLayer`, `MultiHeadAttention`, `Linear`.
+    pub modules: Vec<String>,
 }
 
 /// One forward pass of a model, recorded without being executed.
@@ -126,13 +131,23 @@ fn tensor_id<const D: usize>(t: &Tensor<D>) -> Result<TensorId> {
         })
 }
 
+fn int_tensor_id<const D: usize>(t: &Tensor<D, Int>) -> Result<TensorId> {
+    t.clone()
+        .try_into_primitive::<CaptureBackend>()
+        .map(|p| p.id())
+        .map_err(|e| PruneError::Trace {
+            reason: format!("an integer tensor is not on the capture device: {e:?}"),
+        })
+}
+
 /// Record one forward pass of `model` on a zero input of `input_shape`.
 ///
 /// `forward` is the model's forward function. The model is captured in evaluation mode
 /// (`valid()`, so BatchNorm uses its running statistics) on a capture device: nothing is
 /// computed, the model passed in is not changed, and float parameters are traced by shape
 /// (their values are not read). A forward pass that panics (for example
-/// on a wrong input shape) is reported as [`PruneError::Trace`].
+/// on a wrong input shape) is reported as [`PruneError::Trace`]. A model that reads integer
+/// inputs (token ids) is traced with [`trace_int`].
 ///
 /// ```
 /// use burn::nn::{Linear, LinearConfig};
@@ -155,6 +170,62 @@ where
     M: Module,
     F: FnOnce(&M, Tensor<D>) -> Tensor<O>,
 {
+    capture(
+        model,
+        &input_shape,
+        |device| Tensor::<D>::from_data(TensorData::zeros::<f32, _>(input_shape), device),
+        tensor_id,
+        forward,
+    )
+}
+
+/// [`trace`] for a model whose input is integer, such as token ids read by an `Embedding`
+/// (`Tensor<2, Int>` of shape `[batch, sequence]`).
+///
+/// The input is all zeros (token 0, valid for any embedding table); everything else is as in
+/// [`trace`]. The dependency graph of such a trace starts at the embedding table: its axis 1
+/// (the embedding width) is the group the next layer reads.
+///
+/// ```
+/// use burn::nn::{Embedding, EmbeddingConfig};
+/// use burn::prelude::*;
+/// use burn_prune_core::structure::trace_int;
+///
+/// let device = Device::flex();
+/// let embedding: Embedding = EmbeddingConfig::new(10, 4).init(&device);
+/// let t = trace_int(&embedding, [2, 3], |m, tokens| m.forward(tokens)).unwrap();
+/// assert_eq!(t.output_shape(), &[2, 3, 4]);
+/// ```
+pub fn trace_int<M, F, const D: usize, const O: usize>(
+    model: &M,
+    input_shape: [usize; D],
+    forward: F,
+) -> Result<Trace>
+where
+    M: Module,
+    F: FnOnce(&M, Tensor<D, Int>) -> Tensor<O>,
+{
+    capture(
+        model,
+        &input_shape,
+        |device| Tensor::<D, Int>::from_data(TensorData::zeros::<i64, _>(input_shape), device),
+        int_tensor_id,
+        forward,
+    )
+}
+
+/// The capture behind [`trace`] and [`trace_int`]: `make` builds the (zero) input on the
+/// capture device, `input_id` finds its graph tensor.
+fn capture<M, X, const O: usize>(
+    model: &M,
+    input_shape: &[usize],
+    make: impl FnOnce(&Device) -> X,
+    input_id: impl Fn(&X) -> Result<TensorId>,
+    forward: impl FnOnce(&M, X) -> Tensor<O>,
+) -> Result<Trace>
+where
+    M: Module,
+{
     if input_shape.contains(&0) {
         return Err(PruneError::Trace {
             reason: format!("input shape {input_shape:?} has a zero dimension"),
@@ -167,9 +238,10 @@ where
             let model = model.valid().map(&mut ToCapture { device });
             let mut ids = IdCollector::default();
             model.visit(&mut ids);
-            let x = Tensor::<D>::from_data(TensorData::zeros::<f32, _>(input_shape), device);
-            let y = forward(&model, x.clone());
-            let ends = tensor_id(&x).and_then(|xi| Ok((xi, tensor_id(&y)?)));
+            let x = make(device);
+            let xi = input_id(&x);
+            let y = forward(&model, x);
+            let ends = xi.and_then(|xi| Ok((xi, tensor_id(&y)?)));
             let (inputs, outputs) = match &ends {
                 Ok((xi, yi)) => (vec![*xi], vec![*yi]),
                 Err(_) => (vec![], vec![]),
@@ -271,16 +343,23 @@ impl ModuleMapper for ToCapture<'_> {
 #[derive(Default)]
 struct IdCollector {
     stack: PathStack,
+    modules: Vec<String>,
     out: Vec<(TensorId, Option<TensorId>, TracedParam)>,
     error: Option<PruneError>,
 }
 
 impl ModuleVisitor for IdCollector {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
         self.stack.enter(name);
+        let kind = container_type
+            .strip_prefix("Struct:")
+            .unwrap_or(container_type);
+        let kind = kind.strip_prefix("Enum:").unwrap_or(kind);
+        self.modules.push(kind.to_string());
     }
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
         self.stack.exit();
+        self.modules.pop();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if self.error.is_some() {
@@ -295,6 +374,7 @@ impl ModuleVisitor for IdCollector {
                 TracedParam {
                     path: self.stack.path(),
                     shape: t.dims().to_vec(),
+                    modules: self.modules.clone(),
                 },
             )),
             Err(e) => self.error = Some(e),

@@ -174,7 +174,7 @@ fn check_damping(damping: f64) -> Result<()> {
 }
 
 /// An error when `m.data` does not hold `rows·cols` values or holds a non-finite one.
-fn check_matrix(m: &Matrix, what: &str) -> Result<()> {
+pub(crate) fn check_matrix(m: &Matrix, what: &str) -> Result<()> {
     if m.data.len() != m.rows * m.cols {
         return Err(DataError::shape(
             format!("{what} values"),
@@ -185,7 +185,7 @@ fn check_matrix(m: &Matrix, what: &str) -> Result<()> {
     check_finite(&m.data, what)
 }
 
-fn check_finite(values: &[f64], what: &str) -> Result<()> {
+pub(crate) fn check_finite(values: &[f64], what: &str) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(i) => Err(DataError::Numerical {

@@ -30,6 +30,7 @@ mod rules;
 
 use crate::error::Result;
 use burn::backend::capture::TensorId;
+use burn::backend::ir::{BaseOperationIr, NumericOperationIr, OperationIr};
 use burn::module::Module;
 use burn::prelude::*;
 use burn_prune_core::structure::{Trace, op_name, trace};
@@ -200,6 +201,20 @@ impl OpCounts {
         };
         let mut ops = Vec::new();
         for (index, op) in trace.operations().iter().enumerate() {
+            // A tensor the forward pass creates (an RNN's initial state, a buffer) is data:
+            // what is computed from it is counted, as the recurrent product on the initial
+            // hidden state is.
+            if let OperationIr::BaseFloat(
+                BaseOperationIr::Zeros(c) | BaseOperationIr::Ones(c) | BaseOperationIr::Empty(c),
+            ) = op
+            {
+                data.insert(c.out.id);
+                continue;
+            }
+            if let OperationIr::NumericFloat(_, NumericOperationIr::Full(f)) = op {
+                data.insert(f.out.id);
+                continue;
+            }
             let on_data_path = op.inputs().any(|t| data.contains(&t.id));
             if !on_data_path {
                 // Parameter preprocessing: remember which parameter its outputs hold.

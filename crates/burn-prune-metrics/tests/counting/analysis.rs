@@ -6,7 +6,7 @@ use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn_prune_core::criterion::Magnitude;
-use burn_prune_core::{Granularity, PrunerConfig, Scope};
+use burn_prune_core::{Granularity, OutputLayers, PrunerConfig, Scope};
 use burn_prune_metrics::{
     Convention, MetricDirection, ModelMetrics, PruningReport, RunResult, SensitivityConfig,
     plot_runs,
@@ -52,7 +52,9 @@ fn mass(m: &Two) -> f64 {
 
 #[test]
 fn sensitivity_by_hand() {
+    // `b` is the output layer: its outputs are analysed too.
     let table = SensitivityConfig::new(vec![0.5, 0.25])
+        .with_output_layers(OutputLayers::None)
         .analyze(&two(), Magnitude::l1(), mass)
         .unwrap();
     assert_eq!(table.ratios, vec![0.25, 0.5]);
@@ -130,6 +132,7 @@ fn report_and_run_plots() {
     let (masked, _) = PrunerConfig::new(0.5)
         .with_granularity(Granularity::Filter)
         .with_scope(Scope::Local)
+        .with_output_layers(OutputLayers::None) // fc's outputs too
         .init(Magnitude::l1())
         .unwrap()
         .prune(net)

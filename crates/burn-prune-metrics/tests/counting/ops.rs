@@ -208,3 +208,22 @@ fn layers_of_a_small_net() {
     let rest: u64 = counts.unattributed().map(|o| o.flops).sum();
     assert_eq!(by_layer + rest, counts.flops(Convention::Full));
 }
+
+#[test]
+fn lstm_counts_every_step_including_the_product_on_the_initial_state() {
+    use burn::nn::{Lstm, LstmConfig};
+    // 3 inputs, 8 hidden units, 5 steps, batch 2: at every step each of the 4 gates multiplies
+    // the input (3·8) and the previous hidden state (8·8, zeros at the first step).
+    let lstm: Lstm = LstmConfig::new(3, 8, true)
+        .with_batch_first(true)
+        .init(&device());
+    let counts = OpCounts::of_model(&lstm, [2, 5, 3], |m, x| m.forward(x, None).0).unwrap();
+    assert_eq!(counts.macs(Convention::Papers), 5 * 2 * 4 * (3 * 8 + 8 * 8));
+    let hidden: u64 = counts
+        .ops
+        .iter()
+        .filter(|o| o.layer().is_some_and(|l| l.ends_with("hidden_transform")))
+        .map(|o| o.macs(Convention::Papers))
+        .sum();
+    assert_eq!(hidden, 5 * 2 * 4 * 8 * 8);
+}

@@ -5,7 +5,7 @@ use crate::sparsity::TwoConvs;
 
 use burn_prune_core::criterion::Magnitude;
 use burn_prune_core::structure::{DependencyGraph, GraphOptions, GroupPrunerConfig, trace};
-use burn_prune_core::{Granularity, PrunerConfig, Scope};
+use burn_prune_core::{Granularity, OutputLayers, PrunerConfig, Scope};
 use burn_prune_metrics::{
     Convention, Latency, LatencyComparison, ModelMetrics, OpKind, PruningReport, Structure,
 };
@@ -34,6 +34,7 @@ fn masked_report_rows() {
     let (masked, _) = PrunerConfig::new(0.5)
         .with_granularity(Granularity::Filter)
         .with_scope(Scope::Local)
+        .with_output_layers(OutputLayers::None) // fc's outputs too
         .init(Magnitude::l1())
         .unwrap()
         .prune(net)

@@ -7,7 +7,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn_prune_core::criterion::Magnitude;
 use burn_prune_core::structure::{DependencyGraph, GraphOptions, GroupPrunerConfig, trace};
-use burn_prune_core::{Granularity, PrunerConfig, Scope};
+use burn_prune_core::{Granularity, OutputLayers, PrunerConfig, Scope};
 use burn_prune_metrics::{
     Convention, ModelMetrics, ParamRole, ParamStats, macs_reduction, params_reduction,
     theoretical_speedup,
@@ -57,6 +57,7 @@ fn masked_model_counts_unmasked_weights() {
     let (masked, masks) = PrunerConfig::new(0.5)
         .with_granularity(Granularity::Filter)
         .with_scope(Scope::Local)
+        .with_output_layers(OutputLayers::None)
         .init(Magnitude::l1())
         .unwrap()
         .prune(net)

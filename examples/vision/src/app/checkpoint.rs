@@ -229,7 +229,7 @@ impl Checkpoint {
             model = sparse_structure::add_block_scales(model)?;
         }
         for plan in &self.meta.plans {
-            model = plan.apply(model)?;
+            model = plan.apply_with_constants(model)?;
         }
         let masks = self.masks()?;
         if !masks.is_empty() {

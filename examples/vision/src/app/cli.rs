@@ -340,6 +340,10 @@ pub struct PruneFlags {
     /// Path patterns whose output channels are never cut (repeatable).
     #[arg(long)]
     pub ignore: Vec<String>,
+    /// Structural: let widths a LayerNorm normalises be pruned too (a transformer's residual
+    /// width); approximate, so fine-tune after.
+    #[arg(long)]
+    pub approximate_norms: bool,
     /// One-shot, iterative or AGP.
     #[arg(long, value_enum, default_value_t = ScheduleName::OneShot)]
     pub schedule: ScheduleName,
@@ -368,6 +372,7 @@ impl From<PruneFlags> for PruneSpec {
             reduction: f.reduction,
             to_arch: f.to_arch,
             ignore: f.ignore,
+            approximate_norms: f.approximate_norms,
             schedule: f.schedule,
             rounds: f.rounds,
             calibration_batches: f.calibration_batches,

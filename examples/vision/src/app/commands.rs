@@ -316,7 +316,7 @@ pub fn pai(
                 .init()?;
             let allocation = precrop.channels(&model.valid(), ctx.input(1), forward)?;
             let plan = allocation.plan()?;
-            let model = plan.apply(model)?;
+            let model = plan.apply_with_constants(model)?;
             plans.push(plan);
             model
         }

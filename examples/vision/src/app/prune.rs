@@ -220,8 +220,12 @@ fn report_masks(masks: &MaskSet) {
 }
 
 pub(crate) fn graph_of(ctx: &Context, model: &Network) -> Result<DependencyGraph> {
+    graph_with(ctx, model, GraphOptions::default())
+}
+
+fn graph_with(ctx: &Context, model: &Network, options: GraphOptions) -> Result<DependencyGraph> {
     let traced = trace(&model.valid(), ctx.input(1), forward)?;
-    Ok(DependencyGraph::build(&traced, &GraphOptions::default())?)
+    Ok(DependencyGraph::build(&traced, &options)?)
 }
 
 fn structural(
@@ -229,7 +233,11 @@ fn structural(
     model: Network,
     spec: &PruneSpec,
 ) -> Result<(Network, StructuralPlan)> {
-    let graph = graph_of(ctx, &model)?;
+    let mut options = GraphOptions::default();
+    if spec.approximate_norms {
+        options = options.with_approximate_norms();
+    }
+    let graph = graph_with(ctx, &model, options)?;
     // `--global` is `--scope global` for structural pruning (kept for older recipes).
     let scope = if spec.global {
         Scope::Global
@@ -275,7 +283,7 @@ fn structural(
             .plan_with_data(&model, &graph, calibration(ctx, spec)?, loss)?
     };
     let before = burn_prune::models::param_count(&model);
-    let model = plan.apply(model)?;
+    let model = plan.apply_with_constants(model)?;
     println!(
         "removed channels: {before} -> {} parameters",
         burn_prune::models::param_count(&model)

@@ -75,7 +75,7 @@ fn parse_block(path: &str) -> Result<BlockId> {
 fn resnet_only(model: Network) -> Result<ResNetCifar> {
     match model {
         Network::ResNet(m) => Ok(m),
-        Network::Vgg(_) => Err(AppError::invalid(
+        Network::Vgg(_) | Network::ViT(_) => Err(AppError::invalid(
             WHAT,
             "removes residual blocks: a VGG has none; use a ResNet (--arch resnet20, ...)",
         )),

@@ -162,6 +162,9 @@ pub struct PruneSpec {
     pub to_arch: Option<Arch>,
     /// Path patterns of layers whose output channels are never cut.
     pub ignore: Vec<String>,
+    /// Structural: prune widths a LayerNorm normalises too (approximate; see
+    /// `GraphOptions::with_approximate_norms`).
+    pub approximate_norms: bool,
     /// One-shot, iterative or AGP (masks only; the last two train while pruning).
     pub schedule: ScheduleName,
     /// Iterative rounds or AGP updates.
@@ -186,6 +189,7 @@ impl Default for PruneSpec {
             reduction: ReductionName::Mean,
             to_arch: None,
             ignore: Vec::new(),
+            approximate_norms: false,
             schedule: ScheduleName::OneShot,
             rounds: 10,
             calibration_batches: 4,

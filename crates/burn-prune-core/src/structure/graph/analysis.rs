@@ -24,10 +24,12 @@ impl<'a> Analysis<'a> {
             options,
             parent: Vec::new(),
             pinned: Vec::new(),
+            approximate: Vec::new(),
             origin: Vec::new(),
             info: HashMap::new(),
             alias,
             tainted: HashMap::new(),
+            fills: Default::default(),
             couplings: Vec::new(),
             coupling_index: HashMap::new(),
             last_param: None,
@@ -42,6 +44,7 @@ impl<'a> Analysis<'a> {
         for i in 0..n as u32 {
             self.parent.push(start + i);
             self.pinned.push(None);
+            self.approximate.push(None);
             self.origin.push(origin.map_or(NO_ORIGIN, |p| p as u32));
         }
         (start..start + n as u32).collect()
@@ -66,6 +69,9 @@ impl<'a> Analysis<'a> {
         if self.pinned[keep as usize].is_none() {
             self.pinned[keep as usize] = self.pinned[gone as usize].take();
         }
+        if self.approximate[keep as usize].is_none() {
+            self.approximate[keep as usize] = self.approximate[gone as usize].take();
+        }
         if self.origin[keep as usize] == NO_ORIGIN {
             self.origin[keep as usize] = self.origin[gone as usize];
         }
@@ -81,6 +87,21 @@ impl<'a> Analysis<'a> {
     pub(super) fn pin_all(&mut self, elems: &[u32], reason: &str) {
         for &e in elems {
             self.pin(e, reason);
+        }
+    }
+
+    /// Channels a normalisation reads together: pinned (exact), or, with
+    /// [`GraphOptions::approximate_norms`], marked approximately removable.
+    pub(super) fn normalised(&mut self, elems: &[u32], reason: &str) {
+        if !self.options.approximate_norms {
+            self.pin_all(elems, &format!("{reason} (removing one changes the statistics; `GraphOptions::with_approximate_norms` allows it)"));
+            return;
+        }
+        for &e in elems {
+            let r = self.find(e) as usize;
+            if self.approximate[r].is_none() {
+                self.approximate[r] = Some(reason.to_string());
+            }
         }
     }
 
@@ -247,6 +268,9 @@ impl<'a> Analysis<'a> {
 
     /// Same shape in and out, channel by channel.
     pub(super) fn pass(&mut self, input: &TensorIr, out: &TensorIr) {
+        if self.fills.contains(&input.id) {
+            self.fills.insert(out.id);
+        }
         if let Some(i) = self.info.get(&input.id).cloned() {
             self.info.insert(out.id, i);
         } else if let Some(a) = self.alias.get(&input.id).cloned() {
@@ -277,6 +301,7 @@ impl<'a> Analysis<'a> {
     // ------------------------------------------------------------------ result
 
     pub(super) fn finish(mut self) -> DependencyGraph {
+        self.pin_fixed_modules();
         // Units are roots of merged elements; groups are units sharing a parameter dimension.
         let couplings = std::mem::take(&mut self.couplings);
         let mut group_parent: HashMap<u32, u32> = HashMap::new();
@@ -320,6 +345,7 @@ impl<'a> Analysis<'a> {
                         n_units: 0,
                         members: Vec::new(),
                         pinned: BTreeMap::new(),
+                        approximate: Vec::new(),
                     },
                     HashMap::new(),
                 ));
@@ -334,6 +360,11 @@ impl<'a> Analysis<'a> {
                     group.n_units += 1;
                     if let Some(reason) = &self.pinned[r as usize] {
                         group.pinned.insert(u, reason.clone());
+                    }
+                    if let Some(reason) = &self.approximate[r as usize]
+                        && !group.approximate.contains(reason)
+                    {
+                        group.approximate.push(reason.clone());
                     }
                 }
                 member_units.push(u);

@@ -61,10 +61,7 @@ impl<'a> Analysis<'a> {
                 };
                 let last = l.input.shape.as_slice().len() - 1;
                 if i.axis == last {
-                    self.pin_all(
-                        &i.elems,
-                        "normalised together by a LayerNorm (removing one changes the statistics)",
-                    );
+                    self.normalised(&i.elems, "normalised together by a LayerNorm");
                     for t in std::iter::once(&l.gamma).chain(l.beta.as_ref()) {
                         if let Some((p, axis)) = self.param_axis(index, op, t, 0)? {
                             self.couple(index, op, p, axis, &i.elems)?;

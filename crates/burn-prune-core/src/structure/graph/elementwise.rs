@@ -92,6 +92,9 @@ impl<'a> Analysis<'a> {
             if t.shape.as_slice()[local] == 1 {
                 continue; // broadcast along the channels
             }
+            if self.fills.contains(&t.id) {
+                continue; // a constant fill shrinks with the channels
+            }
             if self.is_param(t) {
                 match self.param_axis(index, op, t, local)? {
                     Some((p, axis)) => self.couple(index, op, p, axis, &c.elems)?,
@@ -277,10 +280,17 @@ impl<'a> Analysis<'a> {
             }
             return Err(self.unknown(index, op, Some(&i.elems), "the reduction drops axes"));
         }
-        if !sum {
+        let name = op_name(op);
+        if matches!(name.as_str(), "MeanDim" | "Mean") {
+            // The statistic of a LayerNorm or RMS norm written out, or a channel mean.
+            self.normalised(
+                &i.elems,
+                &format!("averaged together by `{name}` (op #{index}), as a norm's statistic"),
+            );
+        } else if !sum {
             self.pin_all(
                 &i.elems,
-                &format!("reduced together by `{}` (op #{index})", op_name(op)),
+                &format!("reduced together by `{name}` (op #{index})"),
             );
         }
         Ok(())

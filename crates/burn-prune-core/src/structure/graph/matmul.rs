@@ -79,16 +79,68 @@ impl<'a> Analysis<'a> {
             ),
             _ => {}
         }
-        let from_l = li.filter(|a| a.axis != lr - 1).map(|a| Info {
-            axis: a.axis + or - lr,
+        // Batch axes (aligned from the right) are element-wise: heads in the scores `q @ kᵀ`
+        // and in `weights @ v` are one head on both sides.
+        let batch_l = li.as_ref().filter(|a| a.axis + 2 < lr).cloned();
+        let batch_r = ri.as_ref().filter(|b| b.axis + 2 < rr).cloned();
+        let batch = match (batch_l, batch_r) {
+            (Some(a), Some(b)) if a.axis + or - lr == b.axis + or - rr => {
+                if a.elems.len() != b.elems.len() {
+                    return Err(self.unknown(
+                        index,
+                        op,
+                        Some(&a.elems),
+                        "inputs broadcast along their channels",
+                    ));
+                }
+                for (&x, &y) in a.elems.iter().zip(&b.elems) {
+                    self.union(x, y);
+                }
+                Some(Info {
+                    axis: a.axis + or - lr,
+                    elems: a.elems,
+                })
+            }
+            (Some(a), Some(b)) => {
+                let reason = format!(
+                    "channels on two batch axes of the output ({} and {})",
+                    a.axis + or - lr,
+                    b.axis + or - rr
+                );
+                return Err(self.unknown(index, op, Some(&a.elems), &reason));
+            }
+            (Some(i), None) => {
+                self.batch_partner(index, op, &i, rhs, or - lr, or - rr);
+                Some(Info {
+                    axis: i.axis + or - lr,
+                    elems: i.elems,
+                })
+            }
+            (None, Some(i)) => {
+                self.batch_partner(index, op, &i, lhs, or - rr, or - lr);
+                Some(Info {
+                    axis: i.axis + or - rr,
+                    elems: i.elems,
+                })
+            }
+            (None, None) => None,
+        };
+        let from_l = li.filter(|a| a.axis + 2 == lr).map(|a| Info {
+            axis: or - 2,
             elems: a.elems,
         });
-        let from_r = ri.filter(|b| b.axis == rr - 1).map(|b| Info {
+        let from_r = ri.filter(|b| b.axis + 1 == rr).map(|b| Info {
             axis: or - 1,
             elems: b.elems,
         });
-        match (from_l, from_r) {
-            (Some(a), Some(b)) => Err(self.unknown(
+        let carried: Vec<Info> = [batch, from_l, from_r].into_iter().flatten().collect();
+        match carried.as_slice() {
+            [] => Ok(()),
+            [i] => {
+                self.info.insert(out.id, i.clone());
+                Ok(())
+            }
+            [a, b, ..] => Err(self.unknown(
                 index,
                 op,
                 Some(&a.elems),
@@ -97,11 +149,34 @@ impl<'a> Analysis<'a> {
                     a.axis, b.axis
                 ),
             )),
-            (Some(i), None) | (None, Some(i)) => {
-                self.info.insert(out.id, i);
-                Ok(())
-            }
-            (None, None) => Ok(()),
+        }
+    }
+
+    /// Channels on a batch axis of one side of a matrix product meet the other side's
+    /// entries on that axis one to one: if the other side cannot shrink there (it carries
+    /// no channels and is not broadcast), they are pinned.
+    fn batch_partner(
+        &mut self,
+        index: usize,
+        op: &OperationIr,
+        info: &Info,
+        other: &TensorIr,
+        shift: usize,
+        other_shift: usize,
+    ) {
+        let out_axis = info.axis + shift;
+        let size = out_axis
+            .checked_sub(other_shift)
+            .and_then(|k| other.shape.as_slice().get(k).copied())
+            .unwrap_or(1);
+        if size > 1 {
+            self.pin_all(
+                &info.elems,
+                &format!(
+                    "multiplied head by head with values that cannot shrink (`{}`, op #{index})",
+                    op_name(op)
+                ),
+            );
         }
     }
 }

@@ -29,6 +29,7 @@ mod analysis;
 mod conv;
 mod elementwise;
 mod matmul;
+mod modules;
 mod rule;
 mod shape;
 
@@ -56,6 +57,13 @@ pub struct Group {
     pub members: Vec<GroupMember>,
     /// Units that must be kept, with the reason.
     pub pinned: BTreeMap<usize, String>,
+    /// Why removing this group's units is not exact, when the graph was built with
+    /// [`GraphOptions::with_approximate_norms`] and a normalisation reads the channels
+    /// together (a LayerNorm, an RMS norm, a GroupNorm's statistics): the pruned model then
+    /// computes something close to, not equal to, the dense one, and fine-tuning should
+    /// follow. Empty for exact groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approximate: Vec<String>,
 }
 
 impl Group {
@@ -68,6 +76,30 @@ impl Group {
     pub fn prunable(&self) -> usize {
         self.n_units - self.pinned.len()
     }
+
+    /// Whether removing units of this group changes what the model computes on the kept
+    /// units (see [`approximate`](Self::approximate)).
+    pub fn is_approximate(&self) -> bool {
+        !self.approximate.is_empty()
+    }
+}
+
+/// How the channels of a layer are pruned when a reshape splits them into blocks of equal
+/// size (`[.., h·d] → [.., h, d]`): attention heads (`h` heads of dimension `d`) and a
+/// GroupNorm's groups.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HeadUnits {
+    /// Whole blocks: one unit is a head (all its `d` channels, in the query, key and value
+    /// projections and the output projection's inputs) or a GroupNorm group. Exact: what
+    /// the other heads compute does not change. A key/value head shared by several query
+    /// heads (grouped-query attention) is one unit with all of them.
+    #[default]
+    Heads,
+    /// The same position in every block: one unit is a head dimension, removed from every
+    /// head at once (the query and key dimension contracted in the scores, the value
+    /// dimension carried to the output). Exact for attention. A GroupNorm's channels stay
+    /// (its statistics mix the positions of a group).
+    Dims,
 }
 
 /// Options for [`DependencyGraph::build`].
@@ -79,13 +111,23 @@ pub struct GraphOptions {
     /// Keep every channel of grouped (and depthwise) convolutions. By default their channels
     /// are pruned a whole conv group at a time, which changes the conv's `groups`; Burn keeps
     /// `groups` as a module constant, so such a plan is applied with
-    /// [`StructuralPlan::apply_grouped`](super::StructuralPlan::apply_grouped).
+    /// [`StructuralPlan::apply_with_constants`](super::StructuralPlan::apply_with_constants).
     #[serde(default)]
     pub pin_grouped_convs: bool,
     /// Rules of your own for ops the analysis does not know (or to replace a built-in rule),
     /// tried first, in order; see [`OpRule`]. Not serialised.
     #[serde(skip)]
     pub rules: OpRules,
+    /// What one unit is when channels are split into heads or groups (see [`HeadUnits`]).
+    #[serde(default)]
+    pub head_units: HeadUnits,
+    /// Let normalised widths be pruned: channels a LayerNorm, an RMS norm (or any mean over
+    /// the channels) normalises together are not pinned, and their groups are marked
+    /// [`approximate`](Group::approximate). Removing a channel then changes the statistic
+    /// (the mean and variance over the remaining channels), so the pruned model is close to
+    /// the dense one, not equal; fine-tune after pruning. Off by default: every plan is exact.
+    #[serde(default)]
+    pub approximate_norms: bool,
 }
 
 impl GraphOptions {
@@ -99,6 +141,19 @@ impl GraphOptions {
     /// [`pin_grouped_convs`](Self::pin_grouped_convs)).
     pub fn with_pinned_grouped_convs(mut self) -> Self {
         self.pin_grouped_convs = true;
+        self
+    }
+
+    /// Prune heads by head dimension instead of whole heads (see [`HeadUnits`]).
+    pub fn with_head_units(mut self, units: HeadUnits) -> Self {
+        self.head_units = units;
+        self
+    }
+
+    /// Let normalised widths be pruned, approximately (see
+    /// [`approximate_norms`](Self::approximate_norms)).
+    pub fn with_approximate_norms(mut self) -> Self {
+        self.approximate_norms = true;
         self
     }
 
@@ -201,11 +256,17 @@ struct Analysis<'a> {
     options: &'a GraphOptions,
     parent: Vec<u32>,
     pinned: Vec<Option<String>>,
+    /// Why an element's channel is only approximately removable (a normalisation reads it).
+    approximate: Vec<Option<String>>,
     origin: Vec<u32>,
     info: HashMap<TensorId, Info>,
     alias: HashMap<TensorId, Alias>,
     /// Tensors computed from a parameter in a way the analysis cannot follow.
     tainted: HashMap<TensorId, usize>,
+    /// Constant fills (zeros, ones, a value, uninitialised buffers) and shape-only views of
+    /// them: equal along every axis, so they shrink with any channels they meet (an LSTM's
+    /// initial state, the buffer its outputs are written into).
+    fills: std::collections::HashSet<TensorId>,
     /// (param, axis) -> elements, in coupling order.
     couplings: Vec<((usize, usize), Vec<u32>)>,
     coupling_index: HashMap<(usize, usize), usize>,

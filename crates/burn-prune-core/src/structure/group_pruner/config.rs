@@ -98,13 +98,22 @@ pub struct GroupPrunerConfig {
     #[config(default = "GroupReduction::Mean")]
     pub reduction: GroupReduction,
     /// How a group's scores are scaled (by their mean unless set: Torch-Pruning's default,
-    /// and what makes a global ranking across groups of different sizes fair).
+    /// and what makes a global ranking across groups of different sizes fair). Under
+    /// [`Scope::Global`] raw scores are not comparable across groups: an L1 score sums over
+    /// a slice whose size is the layer's fan-in, and layers are initialised and trained at
+    /// different scales, so a wide or large-valued layer would keep all its channels and a
+    /// small one lose nearly all. Divided by its group's mean, each unit's score says how it
+    /// compares with its own layer, and every group takes part in the ranking.
+    /// [`GroupNormalization::None`] restores raw scores (what network slimming's global
+    /// threshold on `|γ|` wants).
     #[config(default = "GroupNormalization::Mean")]
     pub normalization: GroupNormalization,
     /// How the removed units are shared out, in the unstructured pruner's vocabulary:
     ///
     /// - [`Scope::Local`] (default): each group loses `sparsity` of its free units;
-    /// - [`Scope::Global`]: one ranking over all groups' (normalised) scores;
+    /// - [`Scope::Global`]: one ranking over all groups' scores, normalised by default (each
+    ///   group's divided by its mean, see [`normalization`](Self::normalization)), so that
+    ///   layers of different sizes and scales all lose channels;
     /// - [`Scope::Lamp`]: one ranking over all groups, each group's scores LAMP-normalised
     ///   (whatever [`normalization`](Self::normalization) says);
     /// - [`Scope::Densities`]: the layers named by path keep that fraction of their output
@@ -121,7 +130,9 @@ pub struct GroupPrunerConfig {
     /// Path patterns of parameters whose output channels are never cut (a conv's filters, a
     /// linear layer's outputs, a BatchNorm's entries: the whole group of those channels
     /// stays); their inputs may still shrink with the layer before. The model output is
-    /// always kept.
+    /// always kept. A pattern that matches no parameter of the model is an error when the
+    /// plan is made ([`PruneError::PatternMatchesNothing`] with `which: "ignored"`), so a
+    /// typo cannot silently leave a layer to the ratio.
     #[config(default = "Vec::new()")]
     pub ignored: Vec<String>,
     /// How element scores of a member are reduced to one score per index.
@@ -144,8 +155,10 @@ impl GroupPrunerConfig {
     /// Errors: a ratio outside `[0, 1)`, `max_ratio` outside `(0, 1]`, `round_to` of 0, an
     /// invalid `ignored` or `keep_channels` pattern, or a `keep_channels` count of 0
     /// ([`PruneError::InvalidSparsity`], [`PruneError::Config`],
-    /// [`PruneError::InvalidPattern`]). What depends on the model (a pattern that matches no
-    /// layer, a count a layer cannot keep) is reported when a plan is made.
+    /// [`PruneError::InvalidPattern`]). What depends on the model is reported when a plan is
+    /// made: an `ignored`, `keep_channels` or density pattern that matches no parameter of the
+    /// model ([`PruneError::PatternMatchesNothing`], naming it, as the mask selector's), or a
+    /// count a layer cannot keep.
     pub fn init<C: Criterion + 'static>(&self, criterion: C) -> Result<GroupPruner> {
         self.check()?;
         Ok(GroupPruner::new(self.clone(), Box::new(criterion)))

@@ -20,7 +20,7 @@ impl GroupPrunerConfig {
         let ignored: Vec<PathPattern> = self
             .ignored
             .iter()
-            .map(|p| PathPattern::new(p))
+            .map(|p| matching(p, addresses, "ignored"))
             .collect::<Result<_>>()?;
         let is_output = |path: &str, axis: usize| {
             addresses
@@ -74,7 +74,11 @@ impl GroupPrunerConfig {
         }
         let mut out: Vec<Vec<Constraint>> = vec![Vec::new(); graph.groups.len()];
         for (path, want, what) in rules {
-            let pattern = PathPattern::new(path)?;
+            let which = match want {
+                Keep::Channels(_) => "keep_channels",
+                Keep::Density(_) => "density",
+            };
+            let pattern = matching(path, addresses, which)?;
             let mut matched = false;
             for (gi, g) in graph.groups.iter().enumerate() {
                 for m in g.members.iter().filter(|m| pattern.matches(&m.path)) {
@@ -206,6 +210,21 @@ impl GroupPrunerConfig {
                 Ok(keep)
             })
             .collect()
+    }
+}
+
+/// `pattern` compiled, if it matches a parameter of the model; else
+/// [`PruneError::PatternMatchesNothing`] naming it (a typo must not silently leave every
+/// layer to the ratio).
+fn matching(pattern: &str, addresses: &Addresses, which: &'static str) -> Result<PathPattern> {
+    let compiled = PathPattern::new(pattern)?;
+    if addresses.keys().any(|path| compiled.matches(path)) {
+        Ok(compiled)
+    } else {
+        Err(PruneError::PatternMatchesNothing {
+            which,
+            pattern: pattern.to_string(),
+        })
     }
 }
 

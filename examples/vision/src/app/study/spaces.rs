@@ -76,7 +76,7 @@ fn train_subnetwork(
     }
     let plan = space.plan(&net.kept)?;
     ctx.device.seed(ctx.seed);
-    let model = plan.apply(spec.init(&ctx.device.clone().autodiff())?)?;
+    let model = plan.apply_with_constants(spec.init(&ctx.device.clone().autodiff())?)?;
     let mut meta = ctx.run_meta(
         name,
         "train",
