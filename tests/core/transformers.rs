@@ -100,6 +100,7 @@ fn vit_heads_are_units_and_compaction_is_exact() {
         vec![16, 8]
     );
     assert_eq!(plan.params["blocks.0.fc1.weight"].new_shape(), vec![16, 16]);
+    assert!(plan.is_exact());
     let small = compacts_exactly(model, &plan, &device);
     let attention = &small.blocks[0].attention;
     assert_eq!(
@@ -237,6 +238,17 @@ fn normalised_widths_are_prunable_by_opt_in_and_marked_approximate() {
         .unwrap()
         .plan(&model, &graph)
         .unwrap();
+    // The plan says so too, and it survives JSON.
+    assert!(!plan.is_exact());
+    assert!(
+        plan.approximate["embed.weight"]
+            .iter()
+            .any(|why| why.contains("LayerNorm"))
+    );
+    assert_eq!(
+        StructuralPlan::from_json(&plan.to_json().unwrap()).unwrap(),
+        plan
+    );
     let small = plan.apply_with_constants(model).unwrap();
     assert_eq!(small.position.val().dims(), [1, 4, 8]);
     assert_eq!(small.blocks[0].norm1.gamma.val().dims(), [8]);

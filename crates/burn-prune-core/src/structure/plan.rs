@@ -66,6 +66,13 @@ impl ParamSlice {
 pub struct StructuralPlan {
     /// Cut parameters, by path.
     pub params: BTreeMap<String, ParamSlice>,
+    /// The groups this plan cuts whose removal is approximate (see
+    /// [`Group::approximate`](super::Group::approximate): a normalisation reads their
+    /// channels together), by root parameter path, with the reasons. The compacted model
+    /// computes something close to the dense one there, not equal: fine-tune after. Empty for
+    /// an exact plan.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub approximate: BTreeMap<String, Vec<String>>,
 }
 
 impl StructuralPlan {
@@ -104,6 +111,10 @@ impl StructuralPlan {
             if kept.iter().all(|&k| k) {
                 continue;
             }
+            if g.is_approximate() {
+                plan.approximate
+                    .insert(g.root().to_string(), g.approximate.clone());
+            }
             for m in &g.members {
                 let shape = graph.shapes.get(&m.path).cloned().unwrap_or_default();
                 let indices: Vec<usize> =
@@ -134,6 +145,13 @@ impl StructuralPlan {
             }
         }
         Ok(plan)
+    }
+
+    /// Whether compacting with this plan is exact (no [`approximate`](Self::approximate)
+    /// group is cut): the compacted model then computes what the dense model computes with
+    /// the removed channels at zero.
+    pub fn is_exact(&self) -> bool {
+        self.approximate.is_empty()
     }
 
     /// Serialize as JSON.
