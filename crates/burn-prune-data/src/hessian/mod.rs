@@ -195,6 +195,34 @@ pub(crate) fn check_finite(values: &[f64], what: &str) -> Result<()> {
     }
 }
 
+/// An error unless `h` is a finite, symmetric `d × d` matrix (`what` names it in the error).
+pub(crate) fn check_symmetric(h: &Matrix, d: usize, what: &str) -> Result<()> {
+    check_matrix(h, what)?;
+    if h.rows != d || h.cols != d {
+        return Err(DataError::shape(
+            what,
+            format!("{d}×{d}"),
+            format!("{}×{}", h.rows, h.cols),
+        ));
+    }
+    let scale = h.data.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    for i in 0..d {
+        for j in 0..i {
+            if (h.get(i, j) - h.get(j, i)).abs() > 1e-10 * scale {
+                return Err(DataError::Numerical {
+                    problem: what.to_string(),
+                    reason: format!(
+                        "not symmetric: H[{i},{j}] = {} but H[{j},{i}] = {}",
+                        h.get(i, j),
+                        h.get(j, i)
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,7 +48,7 @@ impl ObsResult {
 /// positive definite (then raise the damping of
 /// [`InputMoments::hessian`](super::InputMoments::hessian) / [`ObsConfig`](super::ObsConfig)).
 pub fn inverse_hessian(hessian: &Matrix) -> Result<Matrix> {
-    check_hessian(hessian, hessian.rows)?;
+    super::check_symmetric(hessian, hessian.rows, "OBS Hessian")?;
     let mut inv = spd_inverse(hessian, "OBS inverse Hessian").map_err(|e| match e {
         DataError::Numerical { problem, reason } => DataError::Numerical {
             problem,
@@ -222,36 +222,8 @@ fn prepare(weights: &Matrix, hessian: &Matrix, remove: usize) -> Result<Matrix> 
             format!("{remove} ≥ d = {d}; at least one weight per row must stay"),
         ));
     }
-    check_hessian(hessian, d)?;
+    super::check_symmetric(hessian, d, "OBS Hessian")?;
     inverse_hessian(hessian)
-}
-
-/// An error unless `h` is a finite, symmetric `d × d` matrix.
-fn check_hessian(h: &Matrix, d: usize) -> Result<()> {
-    check_matrix(h, "OBS Hessian")?;
-    if h.rows != d || h.cols != d {
-        return Err(DataError::shape(
-            "OBS Hessian",
-            format!("{d}×{d}"),
-            format!("{}×{}", h.rows, h.cols),
-        ));
-    }
-    let scale = h.data.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-    for i in 0..d {
-        for j in 0..i {
-            if (h.get(i, j) - h.get(j, i)).abs() > 1e-10 * scale {
-                return Err(DataError::Numerical {
-                    problem: "OBS Hessian".to_string(),
-                    reason: format!(
-                        "not symmetric: H[{i},{j}] = {} but H[{j},{i}] = {}",
-                        h.get(i, j),
-                        h.get(j, i)
-                    ),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `[H⁻¹]_jj`, or an error when it is not positive (lost to rounding in an ill-conditioned

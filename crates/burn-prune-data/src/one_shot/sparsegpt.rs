@@ -81,7 +81,7 @@ pub fn sparsegpt_prune(
             format!("{damping} must be finite and ≥ 0"),
         ));
     }
-    check_symmetric(hessian, d)?;
+    crate::hessian::check_symmetric(hessian, d, "SparseGPT Hessian")?;
     let mut h = hessian.clone();
     let mut w = weights.data.clone();
     for i in 0..d {
@@ -178,34 +178,6 @@ pub fn sparsegpt_prune(
         mask: keep,
         loss_increase: loss,
     })
-}
-
-/// An error unless `h` is a finite, symmetric `d × d` matrix.
-fn check_symmetric(h: &Matrix, d: usize) -> Result<()> {
-    check_matrix(h, "SparseGPT Hessian")?;
-    if h.rows != d || h.cols != d {
-        return Err(DataError::shape(
-            "SparseGPT Hessian",
-            format!("{d}×{d}"),
-            format!("{}×{}", h.rows, h.cols),
-        ));
-    }
-    let scale = h.data.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-    for i in 0..d {
-        for j in 0..i {
-            if (h.get(i, j) - h.get(j, i)).abs() > 1e-10 * scale {
-                return Err(DataError::Numerical {
-                    problem: "SparseGPT Hessian".into(),
-                    reason: format!(
-                        "not symmetric: H[{i},{j}] = {} but H[{j},{i}] = {}",
-                        h.get(i, j),
-                        h.get(j, i)
-                    ),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The upper Cholesky factor `U` of `H⁻¹` (`H⁻¹ = Uᵀ·U`), row-major, as the reference code
