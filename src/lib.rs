@@ -80,6 +80,8 @@ mod guide {
     mod structural {}
     #[doc = include_str!("../docs/src/transformers.md")]
     mod transformers {}
+    #[doc = include_str!("../docs/src/hardware.md")]
+    mod hardware {}
     #[doc = include_str!("../docs/src/metrics.md")]
     mod metrics {}
     #[doc = include_str!("../docs/src/schedules.md")]

@@ -4,6 +4,7 @@
 mod common;
 
 mod batch_norm_pairs;
+mod budget;
 mod criteria;
 mod custom_criterion;
 mod custom_op_rule;

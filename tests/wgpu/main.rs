@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod data;
+mod hardware;
 mod metrics;
 mod pai;
 mod schedule;

@@ -270,6 +270,32 @@ pub enum PruneError {
         /// What disagrees.
         reason: String,
     },
+    /// A cost budget that no plan allowed by the configuration meets.
+    #[error(
+        "no plan meets the budget of {budget} {unit}: removing every unit the configuration \
+         allows still costs {reached} {unit} (the dense model: {dense} {unit}); raise the \
+         budget, max_ratio, or unpin layers"
+    )]
+    BudgetUnreachable {
+        /// The budget asked for.
+        budget: f64,
+        /// The lowest cost reached.
+        reached: f64,
+        /// The dense model's cost.
+        dense: f64,
+        /// What the cost counts (`ms`, `MACs`).
+        unit: String,
+    },
+    /// A cost model returned a cost that is not a finite number.
+    #[error("the cost model returned {value} {unit} for the widths {kept:?}")]
+    NonFiniteCost {
+        /// The value returned.
+        value: f64,
+        /// What the cost counts.
+        unit: String,
+        /// The kept units per group it was asked about.
+        kept: Vec<usize>,
+    },
 }
 
 /// Result alias with [`PruneError`].

@@ -10,6 +10,7 @@
 pub mod count;
 pub mod early_bird;
 mod error;
+pub mod hardware;
 mod latency;
 mod model;
 mod params;

@@ -458,8 +458,20 @@ fn command_errors_say_what_is_wrong() {
     std::fs::remove_dir_all(&runs).ok();
 }
 
+/// Without the `wgpu` feature `--device wgpu` is an error that says how to build with it.
+#[test]
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_without_the_feature_is_a_clear_error() {
+    let e = burn_prune_vision::app::device::DeviceChoice::Wgpu
+        .device()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--features wgpu"), "{e}");
+}
+
 /// Contexts of `--synthetic` runs of `dataset` in `runs` on the CPU and on wgpu (32 training
 /// and 32 test images).
+#[cfg(feature = "wgpu")]
 fn cpu_and_wgpu(
     runs: &Path,
     dataset: DatasetKind,
@@ -492,7 +504,8 @@ fn cpu_and_wgpu(
 /// The same `prune` on wgpu as on the CPU: the same structural plan (channels chosen from the
 /// same weights), and the pruned models give the same logits and accuracy.
 #[test]
-#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+#[cfg(feature = "wgpu")]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --features wgpu --ignored"]
 fn prune_on_wgpu_equals_prune_on_cpu() {
     use burn_prune_vision::app::prune::prune;
     use burn_prune_vision::app::spec::{CriterionName, PruneSpec, ReductionName};
@@ -608,7 +621,8 @@ fn synthetic_fashion_mnist_runs_on_one_channel_images() {
 /// Fashion-MNIST's one-channel networks and the measured report on wgpu: the same logits as on
 /// the CPU, the same counts, and latencies timed on the GPU device.
 #[test]
-#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+#[cfg(feature = "wgpu")]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --features wgpu --ignored"]
 fn fashion_mnist_report_on_wgpu_equals_cpu() {
     use burn_prune_vision::app::prune::prune;
     use burn_prune_vision::app::report::{Timing, measure};
@@ -662,7 +676,8 @@ fn fashion_mnist_report_on_wgpu_equals_cpu() {
 /// The study's own steps on wgpu as on the CPU: FPGM and APoZ removing the inner channels of
 /// the study's ResNet-8 choose the same channels, and PreConfig allocates the same widths.
 #[test]
-#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+#[cfg(feature = "wgpu")]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --features wgpu --ignored"]
 fn study_steps_on_wgpu_equal_cpu() {
     use burn_prune_vision::app::commands::{PaiMethod, pai};
     use burn_prune_vision::app::prune::prune;
@@ -836,7 +851,8 @@ fn sparse_structure_selection_resumes_exactly_and_removes_blocks() {
 /// weights move the block scales to the same values, and the blocks a large penalty zeroes
 /// are removed alike, the smaller networks giving the same logits.
 #[test]
-#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+#[cfg(feature = "wgpu")]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --features wgpu --ignored"]
 fn sparse_structure_selection_on_wgpu_equals_cpu() {
     use burn_prune_vision::app::context::Context;
     use burn_prune_vision::app::prune::prune;

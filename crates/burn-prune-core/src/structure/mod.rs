@@ -31,7 +31,8 @@ pub use graph::{
     OpRules, op_name,
 };
 pub use group_pruner::{
-    GroupNormalization, GroupPruner, GroupPrunerConfig, GroupReduction, KeepChannels,
+    BudgetPlan, GroupCost, GroupNormalization, GroupPruner, GroupPrunerConfig, GroupReduction,
+    KeepChannels,
 };
 pub use plan::{AxisKeep, GroupsChange, ParamSlice, StructuralPlan};
 pub use replay::Replay;

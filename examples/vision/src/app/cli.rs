@@ -344,6 +344,18 @@ pub struct PruneFlags {
     /// width); approximate, so fine-tune after.
     #[arg(long)]
     pub approximate_norms: bool,
+    /// Structural, in place of `--sparsity`: remove channels until the latency measured on
+    /// this device is at most this fraction of the dense network's (hardware-aware widths;
+    /// the layer measurements are kept in `<runs>/latency-table.json`).
+    #[arg(long, value_name = "FRACTION", conflicts_with = "mac_budget")]
+    pub latency_budget: Option<f64>,
+    /// Structural, in place of `--sparsity`: remove channels until the MACs are at most this
+    /// fraction of the dense network's.
+    #[arg(long, value_name = "FRACTION")]
+    pub mac_budget: Option<f64>,
+    /// The batch size the latency budget is measured at.
+    #[arg(long, default_value_t = 64)]
+    pub budget_batch: usize,
     /// One-shot, iterative or AGP.
     #[arg(long, value_enum, default_value_t = ScheduleName::OneShot)]
     pub schedule: ScheduleName,
@@ -373,6 +385,9 @@ impl From<PruneFlags> for PruneSpec {
             to_arch: f.to_arch,
             ignore: f.ignore,
             approximate_norms: f.approximate_norms,
+            latency_budget: f.latency_budget,
+            mac_budget: f.mac_budget,
+            budget_batch: f.budget_batch,
             schedule: f.schedule,
             rounds: f.rounds,
             calibration_batches: f.calibration_batches,

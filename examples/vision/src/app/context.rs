@@ -192,6 +192,7 @@ pub fn eval_batcher(dataset: DatasetKind) -> Result<ImageBatcher> {
 macro_rules! with_replay_backend {
     ($ctx:expr, |$B:ident, $device:ident| $body:expr) => {
         match $ctx.choice {
+            #[cfg(feature = "wgpu")]
             $crate::app::device::DeviceChoice::Wgpu => {
                 type $B = burn::backend::Wgpu;
                 let $device =

@@ -4,6 +4,11 @@ use super::error::{AppError, Result};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// Why `--device wgpu` fails in a binary built without the `wgpu` feature.
+#[cfg(not(feature = "wgpu"))]
+pub const WITHOUT_WGPU: &str = "this binary was built without the GPU backend; rebuild it with \
+    `--features wgpu` (cargo run -p burn-prune-vision --features wgpu -- --device wgpu ...)";
+
 /// The backend of a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -13,7 +18,8 @@ pub enum DeviceChoice {
     Cpu,
     /// The CPU through Burn's ndarray backend (deprecated by Burn 0.22, still supported).
     Ndarray,
-    /// The default GPU through wgpu (Vulkan, Metal, DX12; lavapipe without a GPU).
+    /// The default GPU through wgpu (Vulkan, Metal, DX12; lavapipe without a GPU). Needs the
+    /// binary built with the `wgpu` feature.
     Wgpu,
 }
 
@@ -28,7 +34,15 @@ impl DeviceChoice {
                 reason = "ndarray is still a supported CPU backend of 0.22"
             )]
             Self::Ndarray => Device::ndarray(),
+            #[cfg(feature = "wgpu")]
             Self::Wgpu => Device::wgpu(DeviceKind::DefaultDevice),
+            #[cfg(not(feature = "wgpu"))]
+            Self::Wgpu => {
+                return Err(AppError::Device {
+                    device: "wgpu".into(),
+                    reason: WITHOUT_WGPU.into(),
+                });
+            }
         };
         let probe = device.clone();
         std::panic::catch_unwind(move || Tensor::<1>::ones([4], &probe).sum().into_scalar::<f32>())

@@ -1,6 +1,7 @@
 //! The `prune-vision` command line as a library: every subcommand is a function over a
 //! [`Context`](context::Context), so tests and other programs can drive it without a process.
 
+pub mod budget;
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;

@@ -1,6 +1,7 @@
 //! `prune`: one pruning step on a trained run, by any criterion, granularity, scope, schedule
 //! or method of the library.
 
+use super::budget;
 use super::checkpoint::{Checkpoint, RunMeta};
 use super::commands::existing;
 use super::context::Context;
@@ -33,6 +34,7 @@ use burn_prune::{
     Criterion, LayerKind, MaskSet, PathPattern, PrunerConfig, Scope, param_addresses,
 };
 use indicatif::ProgressBar;
+use std::collections::BTreeMap;
 
 /// Damping of the layer-wise Hessians (relative to their mean diagonal).
 const DAMPING: f64 = 1e-2;
@@ -108,7 +110,7 @@ pub fn prune(
             _ => return scheduled(ctx, model, meta, spec, train),
         },
         (Method::Criterion, true) => {
-            let (model, plan) = structural(ctx, model, spec)?;
+            let (model, plan) = structural(ctx, model, spec, &mut meta.values)?;
             meta.plans.push(plan);
             model
         }
@@ -232,6 +234,7 @@ fn structural(
     ctx: &Context,
     model: Network,
     spec: &PruneSpec,
+    values: &mut BTreeMap<String, f64>,
 ) -> Result<(Network, StructuralPlan)> {
     let mut options = GraphOptions::default();
     if spec.approximate_norms {
@@ -251,6 +254,7 @@ fn structural(
     if let Some(arch) = spec.to_arch {
         config = config.with_keep_channels(target_widths(&model, arch, ctx)?);
     }
+    let budget = budget::of_spec(ctx, &model, &graph, spec)?;
     let plan = if spec.criterion.scores_activations() {
         let criterion = activation_criterion(ctx, &model, spec)?;
         let (scores, unscored) = criterion.partial_group_scores(&graph);
@@ -275,12 +279,39 @@ fn structural(
                 ),
             ));
         }
-        config.plan_from_scores(&model, &graph, &scores)?
+        match &budget {
+            Some(b) => {
+                let p = config.plan_from_scores_within(
+                    &model,
+                    &graph,
+                    &scores,
+                    b.cost.as_ref(),
+                    b.budget,
+                )?;
+                budget::record(&p, spec, values);
+                p.plan
+            }
+            None => config.plan_from_scores(&model, &graph, &scores)?,
+        }
     } else {
         let criterion = criterion(ctx, &model, spec)?;
-        config
-            .init(criterion)?
-            .plan_with_data(&model, &graph, calibration(ctx, spec)?, loss)?
+        let pruner = config.init(criterion)?;
+        let batches = calibration(ctx, spec)?;
+        match &budget {
+            Some(b) => {
+                let p = pruner.plan_within_with_data(
+                    &model,
+                    &graph,
+                    b.cost.as_ref(),
+                    b.budget,
+                    batches,
+                    loss,
+                )?;
+                budget::record(&p, spec, values);
+                p.plan
+            }
+            None => pruner.plan_with_data(&model, &graph, batches, loss)?,
+        }
     };
     let before = burn_prune::models::param_count(&model);
     let model = plan.apply_with_constants(model)?;

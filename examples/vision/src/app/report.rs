@@ -61,15 +61,39 @@ impl Default for Timing {
 }
 
 impl Timing {
-    /// The batch sizes a run is timed at: 1 and its training batch size.
+    /// The batch sizes a run is timed at: 1, its training batch size, and the batch its
+    /// latency budget was set at.
     pub fn batches(&self, checkpoint: &Checkpoint) -> Vec<usize> {
         let train = checkpoint
             .meta
             .train
             .as_ref()
             .map_or(self.default_batch, |t| t.batch_size);
-        if train > 1 { vec![1, train] } else { vec![1] }
+        let mut batches = vec![1, train];
+        if let Some(&b) = checkpoint.meta.values.get("budget_batch") {
+            batches.push(b as usize);
+        }
+        batches.sort_unstable();
+        batches.dedup();
+        batches
     }
+}
+
+/// The latency budget of a run pruned with `--latency-budget`, at the batch it was set at:
+/// the target and the prediction next to the table's measurement.
+fn budget_note(values: &std::collections::BTreeMap<String, f64>, batch: usize) -> Option<String> {
+    let at = *values.get("budget_batch")? as usize;
+    let (target, predicted, dense) = (
+        values.get("latency_target")?,
+        values.get("latency_predicted")?,
+        values.get("latency_dense")?,
+    );
+    (at == batch).then(|| {
+        format!(
+            "latency budget {target:.2} ms ({:.0}% of the dense {dense:.2} ms measured when pruning), predicted {predicted:.2} ms",
+            100.0 * target / dense
+        )
+    })
 }
 
 /// Every checkpoint directly under `runs`, by name.
@@ -252,20 +276,22 @@ pub fn write_report(runs: &Path, out: &Path, device: &Device, timing: &Timing) -
     );
     for m in &measured {
         for l in &m.report.latency {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} ({}) | {} ({}) | {:.2}× | {:.2}× | {} |",
-                m.checkpoint.meta.name,
-                m.report.structure.name(),
-                l.dense.batch_size,
-                millis(l.dense.median()),
-                millis(l.dense.min()),
-                millis(l.pruned.median()),
-                millis(l.pruned.min()),
-                l.measured_speedup,
-                l.theoretical_speedup,
-                m.report.structure.speed_note()
-            );
+            let _ =
+                writeln!(
+                    md,
+                    "| {} | {} | {} | {} ({}) | {} ({}) | {:.2}× | {:.2}× | {} |",
+                    m.checkpoint.meta.name,
+                    m.report.structure.name(),
+                    l.dense.batch_size,
+                    millis(l.dense.median()),
+                    millis(l.dense.min()),
+                    millis(l.pruned.median()),
+                    millis(l.pruned.min()),
+                    l.measured_speedup,
+                    l.theoretical_speedup,
+                    budget_note(&m.checkpoint.meta.values, l.dense.batch_size)
+                        .unwrap_or_else(|| m.report.structure.speed_note().to_string())
+                );
         }
     }
 

@@ -165,6 +165,15 @@ pub struct PruneSpec {
     /// Structural: prune widths a LayerNorm normalises too (approximate; see
     /// `GraphOptions::with_approximate_norms`).
     pub approximate_norms: bool,
+    /// Structural, in place of `sparsity`: the fraction of the dense network's latency,
+    /// measured on the run's device at `budget_batch`, the pruned network may take
+    /// (hardware-aware widths).
+    pub latency_budget: Option<f64>,
+    /// Structural, in place of `sparsity`: the fraction of the dense network's MACs the
+    /// pruned network may take.
+    pub mac_budget: Option<f64>,
+    /// The batch size the latency budget is measured at.
+    pub budget_batch: usize,
     /// One-shot, iterative or AGP (masks only; the last two train while pruning).
     pub schedule: ScheduleName,
     /// Iterative rounds or AGP updates.
@@ -190,6 +199,9 @@ impl Default for PruneSpec {
             to_arch: None,
             ignore: Vec::new(),
             approximate_norms: false,
+            latency_budget: None,
+            mac_budget: None,
+            budget_batch: 64,
             schedule: ScheduleName::OneShot,
             rounds: 10,
             calibration_batches: 4,
@@ -210,9 +222,15 @@ impl PruneSpec {
             return self.method_label();
         }
         let (what, how, when) = self.parts();
-        let target = match self.to_arch {
-            Some(a) => format!("to {}", a.name()),
-            None => format!("{:.0}%", 100.0 * self.sparsity),
+        let target = match (self.to_arch, self.latency_budget, self.mac_budget) {
+            (Some(a), ..) => format!("to {}", a.name()),
+            (_, Some(b), _) => format!(
+                "to {:.0}% of the latency at batch {}",
+                100.0 * b,
+                self.budget_batch
+            ),
+            (_, _, Some(b)) => format!("to {:.0}% of the MACs", 100.0 * b),
+            _ => format!("{:.0}%", 100.0 * self.sparsity),
         };
         format!("{what} {target}, {how}{when}")
     }
@@ -285,6 +303,34 @@ impl PruneSpec {
                 "to-arch",
                 "explicit layer widths are structural pruning: add `--structural`",
             ));
+        }
+        for (what, budget) in [
+            ("latency budget", self.latency_budget),
+            ("MAC budget", self.mac_budget),
+        ] {
+            let Some(b) = budget else { continue };
+            if !(b > 0.0 && b <= 1.0) {
+                return Err(AppError::invalid(
+                    what,
+                    format!("{b} is not a fraction of the dense network in (0, 1]"),
+                ));
+            }
+            if !self.structural || self.method != Method::Criterion || self.to_arch.is_some() {
+                return Err(AppError::invalid(
+                    what,
+                    "a budget sets how many channels `--structural` removes with a criterion \
+                     (not with --to-arch or another method)",
+                ));
+            }
+        }
+        if self.latency_budget.is_some() && self.mac_budget.is_some() {
+            return Err(AppError::invalid(
+                "budget",
+                "give a latency budget or a MAC budget, not both",
+            ));
+        }
+        if self.budget_batch == 0 {
+            return Err(AppError::invalid("budget batch", "must be at least 1"));
         }
         if !(self.block_tolerance.is_finite() && self.block_tolerance >= 0.0) {
             return Err(AppError::invalid(

@@ -181,6 +181,19 @@ impl GroupPrunerConfig {
         scores: &[Vec<f32>],
     ) -> Result<Vec<Vec<bool>>> {
         self.check()?;
+        let addresses = addresses(model);
+        let normalized = self.checked_scores(graph, scores, &addresses)?;
+        self.select(&addresses, graph, &normalized)
+    }
+
+    /// External `scores` checked against `graph` (a count per group and per unit, finite for
+    /// removable units) and normalised; groups with no removable unit score 0.
+    pub(super) fn checked_scores(
+        &self,
+        graph: &DependencyGraph,
+        scores: &[Vec<f32>],
+        addresses: &super::scoring::Addresses,
+    ) -> Result<Vec<Vec<f32>>> {
         if scores.len() != graph.groups.len() {
             return Err(PruneError::ScoreCount {
                 criterion: "external scores".into(),
@@ -190,8 +203,7 @@ impl GroupPrunerConfig {
                 what: "groups",
             });
         }
-        let addresses = addresses(model);
-        let fixed = self.fixed_units(&addresses, graph)?;
+        let fixed = self.fixed_units(addresses, graph)?;
         let mut normalized = Vec::with_capacity(scores.len());
         for ((g, s), fixed) in graph.groups.iter().zip(scores).zip(&fixed) {
             if s.len() != g.n_units {
@@ -217,7 +229,7 @@ impl GroupPrunerConfig {
             }
             normalized.push(self.normalize(s.clone()));
         }
-        self.select(&addresses, graph, &normalized)
+        Ok(normalized)
     }
 
     /// The structural plan from scores computed elsewhere (see

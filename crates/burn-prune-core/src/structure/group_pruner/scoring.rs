@@ -33,6 +33,11 @@ impl GroupPruner {
         Self { config, criterion }
     }
 
+    /// The configuration it was made from.
+    pub fn config(&self) -> &GroupPrunerConfig {
+        &self.config
+    }
+
     /// The score of every unit of every group (after reduction and normalisation). A criterion
     /// that needs gradients is an error here: use [`scores_with_data`](Self::scores_with_data).
     pub fn scores<M: Module>(&self, model: &M, graph: &DependencyGraph) -> Result<Vec<Vec<f32>>> {
@@ -82,7 +87,7 @@ impl GroupPruner {
     }
 
     /// Every group's scores; `grads` must be given when the criterion needs gradients.
-    fn scores_at<M: Module>(
+    pub(super) fn scores_at<M: Module>(
         &self,
         model: &M,
         addresses: &Addresses,

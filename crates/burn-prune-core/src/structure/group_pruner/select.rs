@@ -49,7 +49,7 @@ impl GroupPrunerConfig {
 
     /// The explicit [`KeepChannels`] constraints of each group: (units of the layer, units
     /// to keep, layer path).
-    fn explicit_counts(
+    pub(super) fn explicit_counts(
         &self,
         addresses: &Addresses,
         graph: &DependencyGraph,
@@ -129,6 +129,17 @@ impl GroupPrunerConfig {
         Ok(out)
     }
 
+    /// The most units `g` may lose: `max_ratio` of them, only free ones, at least one kept,
+    /// the kept count a multiple of `round_to`.
+    pub(super) fn cap(&self, g: &Group, fixed: &[bool]) -> usize {
+        let n = g.n_units;
+        let free = fixed.iter().filter(|&&f| !f).count();
+        let most = ((self.max_ratio * n as f64).floor() as usize)
+            .min(free)
+            .min(n.saturating_sub(1));
+        removable(n, most, self.round_to)
+    }
+
     /// Which units to keep, given every group's scores.
     pub(super) fn select(
         &self,
@@ -139,15 +150,7 @@ impl GroupPrunerConfig {
         let c = self;
         let fixed = self.fixed_units(addresses, graph)?;
         let explicit = self.explicit_counts(addresses, graph)?;
-        // The most each group may lose: max_ratio, at least one kept, kept a multiple of round_to.
-        let cap = |g: &Group, fixed: &[bool]| {
-            let n = g.n_units;
-            let free = fixed.iter().filter(|&&f| !f).count();
-            let most = ((c.max_ratio * n as f64).floor() as usize)
-                .min(free)
-                .min(n - 1);
-            removable(n, most, c.round_to)
-        };
+        let cap = |g: &Group, fixed: &[bool]| self.cap(g, fixed);
         let mut remove: Vec<usize> = vec![0; graph.groups.len()];
         let ranked = |gi: &usize| explicit[*gi].is_empty();
         if matches!(c.scope, Scope::Global | Scope::Lamp) {
@@ -185,32 +188,49 @@ impl GroupPrunerConfig {
             .enumerate()
             .map(|(gi, g)| {
                 if explicit[gi].is_empty() {
-                    return Ok(select_units(g, &scores[gi], &fixed[gi], remove[gi], c.round_to));
+                    return Ok(select_units(
+                        g,
+                        &scores[gi],
+                        &fixed[gi],
+                        remove[gi],
+                        c.round_to,
+                    ));
                 }
-                let mut keep = vec![true; g.n_units];
-                for con in &explicit[gi] {
-                    // Only this layer's free units compete; the rest of the group stays.
-                    let mut only = vec![true; g.n_units];
-                    for &u in &con.units {
-                        only[u] = fixed[gi][u];
-                    }
-                    let want = con.units.len() - con.keep;
-                    let k = select_units(g, &scores[gi], &only, want, 1);
-                    let removed = k.iter().filter(|&&k| !k).count();
-                    if removed != want {
-                        return Err(PruneError::Config(format!(
-                            "`{}` cannot keep {} of its channels: {} of them must stay (pinned, ignored, or the last of a layer)",
-                            con.path,
-                            con.keep,
-                            con.units.len() - removed
-                        )));
-                    }
-                    keep.iter_mut().zip(k).for_each(|(a, b)| *a &= b);
-                }
-                Ok(keep)
+                explicit_keep(g, &scores[gi], &fixed[gi], &explicit[gi])
             })
             .collect()
     }
+}
+
+/// The units `g` keeps under its explicit channel counts: each constrained layer keeps its
+/// best-scored free units; the rest of the group stays.
+pub(super) fn explicit_keep(
+    g: &Group,
+    scores: &[f32],
+    fixed: &[bool],
+    constraints: &[Constraint],
+) -> Result<Vec<bool>> {
+    let mut keep = vec![true; g.n_units];
+    for con in constraints {
+        // Only this layer's free units compete; the rest of the group stays.
+        let mut only = vec![true; g.n_units];
+        for &u in &con.units {
+            only[u] = fixed[u];
+        }
+        let want = con.units.len() - con.keep;
+        let k = select_units(g, scores, &only, want, 1);
+        let removed = k.iter().filter(|&&k| !k).count();
+        if removed != want {
+            return Err(PruneError::Config(format!(
+                "`{}` cannot keep {} of its channels: {} of them must stay (pinned, ignored, or the last of a layer)",
+                con.path,
+                con.keep,
+                con.units.len() - removed
+            )));
+        }
+        keep.iter_mut().zip(k).for_each(|(a, b)| *a &= b);
+    }
+    Ok(keep)
 }
 
 /// `pattern` compiled, if it matches a parameter of the model; else
@@ -239,7 +259,7 @@ enum Keep {
 
 /// An explicit channel count on a layer of a group.
 #[derive(Clone, Debug)]
-struct Constraint {
+pub(super) struct Constraint {
     /// The group's units the layer's output channels belong to.
     units: Vec<usize>,
     /// How many of them stay.
@@ -274,6 +294,20 @@ fn kept_units(g: &Group, m: &GroupMember, channels: usize) -> Result<(Vec<usize>
 /// whose removal would leave a member with no index; the kept count stays a multiple of
 /// `round_to` (or everything).
 fn select_units(g: &Group, s: &[f32], fixed: &[bool], k: usize, round_to: usize) -> Vec<bool> {
+    let removed = removal_order(g, s, fixed, k);
+    let mut keep = vec![true; s.len()];
+    removed.iter().for_each(|&u| keep[u] = false);
+    // Skipped units may leave the kept count off the multiple: give back the best removed.
+    let target = removable(s.len(), removed.len(), round_to);
+    for &u in &removed[target..] {
+        keep[u] = true;
+    }
+    keep
+}
+
+/// Up to `k` free units of `g` in the order they go: lowest scores first (ties by index),
+/// skipping any unit whose removal would leave a member with no index.
+pub(super) fn removal_order(g: &Group, s: &[f32], fixed: &[bool], k: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..s.len()).filter(|&u| !fixed[u]).collect();
     order.sort_by(|&a, &b| s[a].total_cmp(&s[b]).then(a.cmp(&b)));
     let mut left: Vec<usize> = g.members.iter().map(|m| m.units.len()).collect();
@@ -289,7 +323,6 @@ fn select_units(g: &Group, s: &[f32], fixed: &[bool], k: usize, round_to: usize)
             h
         })
         .collect();
-    let mut keep = vec![true; s.len()];
     let mut removed = Vec::new();
     for &u in &order {
         if removed.len() == k {
@@ -301,16 +334,9 @@ fn select_units(g: &Group, s: &[f32], fixed: &[bool], k: usize, round_to: usize)
         for (l, h) in left.iter_mut().zip(&hits) {
             *l -= h[u];
         }
-        keep[u] = false;
         removed.push(u);
     }
-    // Skipped units may leave the kept count off the multiple: give back the best removed.
-    let target = removable(s.len(), removed.len(), round_to);
-    while removed.len() > target {
-        let u = removed.pop().expect("more removed than the target");
-        keep[u] = true;
-    }
-    keep
+    removed
 }
 
 /// Groups ranked by the global selection: those without explicit channel counts.
@@ -401,7 +427,7 @@ impl Ranking<'_> {
 
 /// The largest count `≤ want` whose remaining `n - count` is a multiple of `round_to` (or `n`
 /// itself when nothing smaller is).
-fn removable(n: usize, want: usize, round_to: usize) -> usize {
+pub(super) fn removable(n: usize, want: usize, round_to: usize) -> usize {
     let kept = n - want;
     let rounded = kept.div_ceil(round_to) * round_to;
     n - rounded.min(n)

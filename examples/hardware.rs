@@ -1,0 +1,132 @@
+//! Hardware-aware structural pruning: widths chosen from measured latency, and latency
+//! budgets, against the uniform 50% plan, on ResNet-56 (option-B shortcuts).
+//!
+//! `cargo run --release --example hardware` (CPU, flex backend; about a minute the first time,
+//! to measure the layers; the table is kept in `target/latency-flex.json` and reused)
+//!
+//! For batch 64 and batch 1 it prints, for each plan, its MACs and MAC ratio, the latency the
+//! cost model predicts, the measured latency and speedup (dense and pruned timed alternately
+//! in the same run), and the share of the MAC ratio the measured speedup reaches:
+//!
+//! - `uniform 50%`: half of every group's channels by L1 norm (`GroupPruner::plan`);
+//! - `latency = uniform`: the same predicted latency, spent where the measured table says
+//!   channels cost least per importance (`GroupPruner::plan_within` on a `LatencyCost`);
+//! - `latency 40%`: a budget of 40% of the dense model's measured latency;
+//! - `MACs = uniform`: the uniform plan's MACs as a budget (`MacCost`), for comparison.
+
+use burn::module::{ModuleVisitor, Param};
+use burn::prelude::*;
+use burn_prune::criterion::Magnitude;
+use burn_prune::metrics::hardware::{HardwareConfig, LatencyCost, LatencyTable, MacCost};
+use burn_prune::metrics::{Convention, LatencyConfig, ModelMetrics};
+use burn_prune::models::{ResNetCifar, ResNetCifarConfig, ShortcutKind};
+use burn_prune::structure::{
+    DependencyGraph, GraphOptions, GroupCost, GroupPrunerConfig, StructuralPlan, trace,
+};
+use std::error::Error;
+
+/// `model` with every parameter initialised (Burn initialises lazily).
+fn initialized<M: Module>(model: M) -> M {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    model.visit(&mut Touch);
+    model
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let device = Device::flex();
+    device.seed(0);
+    let table_path = std::path::Path::new("target").join("latency-flex.json");
+    let mut table = LatencyTable::load_or_default(&table_path)?;
+    let model = initialized(
+        ResNetCifarConfig::new(56)
+            .with_shortcut(ShortcutKind::B)
+            .init(&device)?,
+    );
+    let forward = |m: &ResNetCifar, x: Tensor<4>| m.forward(x);
+    let dense_macs = ModelMetrics::of_model(&model, [1, 3, 32, 32], forward)?;
+    let pruner = GroupPrunerConfig::new(0.5).init(Magnitude::l1())?;
+
+    for batch in [64, 1] {
+        let shape = [batch, 3, 32, 32];
+        let traced = trace(&model, shape, forward)?;
+        let graph = DependencyGraph::build(&traced, &GraphOptions::default())?;
+        let latency = LatencyCost::measure(
+            &model,
+            shape,
+            &device,
+            forward,
+            &graph,
+            &mut table,
+            &HardwareConfig::new(),
+        )?;
+        table.save(&table_path)?;
+        let macs = MacCost::new(&traced, &graph);
+
+        let keep = pruner.keep(&model, &graph)?;
+        let uniform_kept: Vec<usize> = keep
+            .iter()
+            .map(|k| k.iter().filter(|&&k| k).count())
+            .collect();
+        let uniform = StructuralPlan::from_groups(&graph, &keep)?;
+        let same_latency = latency.cost(&uniform_kept);
+        let plans: Vec<(String, StructuralPlan, f64)> = vec![
+            ("uniform 50%".into(), uniform, same_latency),
+            {
+                let p = pruner.plan_within(&model, &graph, &latency, same_latency)?;
+                ("latency = uniform".into(), p.plan, p.predicted)
+            },
+            {
+                let p =
+                    pruner.plan_within(&model, &graph, &latency, 0.4 * latency.measured_dense())?;
+                ("latency 40%".into(), p.plan, p.predicted)
+            },
+            {
+                let p = pruner.plan_within(&model, &graph, &macs, macs.cost(&uniform_kept))?;
+                let predicted = latency.cost(&p.kept);
+                ("MACs = uniform".into(), p.plan, predicted)
+            },
+        ];
+        println!(
+            "\nResNet-56-B, batch {batch}: dense {:.2} ms measured ({:.2} M MACs per image)",
+            latency.measured_dense(),
+            dense_macs.macs(Convention::Papers) as f64 / 1e6
+        );
+        println!(
+            "{:<18} {:>9} {:>9} {:>12} {:>12} {:>9} {:>11}",
+            "plan", "M MACs", "MAC ratio", "predicted ms", "measured ms", "speedup", "of MAC ratio"
+        );
+        for (name, plan, predicted) in plans {
+            let small = plan.apply(model.clone())?;
+            let small_macs = ModelMetrics::of_model(&small, [1, 3, 32, 32], forward)?;
+            let ratio = dense_macs.macs(Convention::Papers) as f64
+                / small_macs.macs(Convention::Papers) as f64;
+            let runs = if batch == 1 { 60 } else { 15 };
+            let cmp = LatencyConfig::new(batch)
+                .with_runs(runs)
+                .with_warmup(3)
+                .compare(
+                    (&model, forward),
+                    (&small, forward),
+                    [3, 32, 32],
+                    &device,
+                    ratio,
+                )?;
+            println!(
+                "{:<18} {:>9.2} {:>8.2}× {:>12.2} {:>12.2} {:>8.2}× {:>10.0}%",
+                name,
+                small_macs.macs(Convention::Papers) as f64 / 1e6,
+                ratio,
+                predicted,
+                cmp.pruned.median().as_secs_f64() * 1e3,
+                cmp.measured_speedup,
+                100.0 * cmp.efficiency()
+            );
+        }
+    }
+    Ok(())
+}
