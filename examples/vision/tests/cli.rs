@@ -455,6 +455,13 @@ fn command_errors_say_what_is_wrong() {
     assert!(e.contains("granularity `3:2`"), "{e}");
     let e = run(&["pai", "--sparsity", "1.5"]);
     assert!(e.contains("sparsity"), "{e}");
+    let e = run(&["prune", "--structural", "--latency-budget", "1.5"]);
+    assert!(e.contains("latency budget") && e.contains("1.5"), "{e}");
+    let e = run(&["prune", "--mac-budget", "0.5"]);
+    assert!(
+        e.contains("MAC budget") && e.contains("--structural"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&runs).ok();
 }
 
