@@ -2,7 +2,7 @@
 //!
 //! These tests need a Vulkan driver (on a machine without a GPU, Mesa's lavapipe:
 //! `apt-get install mesa-vulkan-drivers libvulkan1`), so they are `#[ignore]`d in the plain
-//! `cargo test` run; `.ci/run` installs the driver and runs them with `-- --ignored`.
+//! `cargo test` run; `.ci/run` installs the driver and runs them with `--features wgpu -- --ignored`.
 
 #[path = "../common/mod.rs"]
 mod common;
