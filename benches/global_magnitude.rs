@@ -7,7 +7,15 @@
 //!   masks (what `torch.nn.utils.prune.global_unstructured` and a numpy partition + mask do);
 //! - `pruner/*`: the whole `Pruner::masks` on a Burn model on the flex backend: read the
 //!   weights off the device, score, select, build the `MaskSet`;
-//! - `read/*`: only reading the weights off the device (`into_data`), the floor under `pruner`.
+//! - `read/*`: reading every weight off the device with plain `into_data` (flex copies a
+//!   buffer shared with the `Param` twice), what the pruner avoids;
+//! - `memcpy/*`: the floor: one copy of the same host buffers into fresh vectors, in pieces
+//!   (no page faults), which any read off a device costs at least.
+//!
+//! On this 2-core CPU with flex, other builds running (load 3–4), two runs: `pruner` 33–40 ms
+//! and 118–133 ms (before reading in pieces, once: 163–174 ms and 0.94–1.01 s), `memcpy`
+//! 8.6–10.9 ms and 31–32 ms, `read` 56–76 ms and 0.65–0.85 s, `select` 31–32 ms and
+//! 124–127 ms (before the one-pass window: 44–45 ms and 143 ms).
 
 use burn::module::{Module, Param};
 use burn::prelude::*;
@@ -16,6 +24,7 @@ use burn_prune::{ParamSelector, PrunerConfig, prune_lowest_magnitude};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::hint::black_box;
 
 /// ResNet-50 (v1.5) conv and fc weight shapes, in Burn's layouts.
 fn resnet50_shapes() -> Vec<Vec<usize>> {
@@ -72,6 +81,17 @@ fn model(buffers: &[Vec<f32>], device: &Device) -> WeightSet {
     }
 }
 
+/// The floor: one copy of every weight into freshly allocated vectors, in pieces of a million
+/// values dropped as they go (the allocator recycles their memory, as it recycles the pieces the
+/// pruner reads), so that the copy is measured, not the page faults of fresh memory.
+fn memcpy(buffers: &[Vec<f32>]) -> usize {
+    buffers
+        .iter()
+        .flat_map(|b| b.chunks(1 << 20))
+        .map(|piece| black_box(piece.to_vec()).len())
+        .sum()
+}
+
 fn select(buffers: &[Vec<f32>], sparsity: f64) -> usize {
     let refs: Vec<&[f32]> = buffers.iter().map(|s| s.as_slice()).collect();
     let total: usize = refs.iter().map(|s| s.len()).sum();
@@ -107,6 +127,7 @@ fn bench(c: &mut Criterion) {
                     .sum::<usize>()
             })
         });
+        group.bench_function(format!("memcpy/{name}"), |b| b.iter(|| memcpy(&buffers)));
         group.bench_function(format!("pruner/{name}"), |b| {
             b.iter_batched(
                 || (),

@@ -1,34 +1,29 @@
 //! Structural pruning end to end, and what it buys at inference.
 //!
-//! `cargo bench --bench structured`
+//! `cargo bench --bench structured` (`-- plan` for the plan alone)
 //!
-//! - `prune/resnet56_32x32`, `prune/resnet50_224x224`: trace one forward pass, build the
-//!   dependency groups, rank by L1 and keep 50% of every group's free channels, compact the
-//!   model (what Torch-Pruning's `MetaPruner` + `step()` do: 108 ms and 536 ms on this CPU);
-//!   the model is built and initialised outside the timed part;
+//! - `plan/vgg16_cifar`: only the plan of VGG-16 for CIFAR (14.7M weights): score every
+//!   dependency group by L1 and keep 50% of its free channels; the model is traced and grouped
+//!   outside the timed part. 15–16 ms on this 2-core CPU while other builds ran (load 3–4),
+//!   93–97 ms before the weights were read a parameter at a time, in parallel, and reduced in
+//!   lockstep (same runs);
+//! - `prune/resnet56_32x32`, `prune/vgg16_32x32`, `prune/resnet50_224x224`: trace one forward
+//!   pass, build the dependency groups, rank by L1 and keep 50% of every group's free
+//!   channels, compact the model (what Torch-Pruning's `MetaPruner` + `step()` do: 108 ms,
+//!   118 ms and 536 ms on this CPU); the model is built and initialised outside the timed
+//!   part. Under the same load: 6.5–8.1 ms, 41–49 ms and 261–279 ms (before: 8.3–8.5 ms,
+//!   118–127 ms and 351–352 ms);
 //! - `forward/resnet56_b64_{dense,pruned50}`: forward latency at batch 64 on the flex backend.
 
-use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn_prune::criterion::Magnitude;
-use burn_prune::models::{ResNetCifar, ResNetCifarConfig, ResNetImagenetConfig};
+use burn_prune::models::{
+    ResNetCifar, ResNetCifarConfig, ResNetImagenetConfig, Vgg, VggConfig, VggHead, initialized,
+};
 use burn_prune::structure::{DependencyGraph, GraphOptions, GroupPrunerConfig, trace};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::time::Duration;
-
-/// `model` with every parameter initialised (Burn initialises lazily, on first use; a loaded
-/// or trained model has its values already).
-fn initialized<M: Module>(model: M) -> M {
-    struct Touch;
-    impl ModuleVisitor for Touch {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let _ = param.val();
-        }
-    }
-    model.visit(&mut Touch);
-    model
-}
 
 /// Trace, group, plan 50% by L1, compact.
 fn prune_half<M: Module, const D: usize>(
@@ -46,6 +41,28 @@ fn prune_half<M: Module, const D: usize>(
     plan.apply(model).expect("compaction")
 }
 
+/// VGG-16 for CIFAR with the linear head: 14.7M weights.
+fn vgg16(device: &Device) -> Vgg {
+    let config = VggConfig::vgg16().with_head(VggHead::Linear);
+    initialized(config.init(device).expect("model"))
+}
+
+/// Only the plan: score every group by L1, keep 50% of every group's free channels (the model
+/// is traced and grouped outside the timing).
+fn plan(c: &mut Criterion) {
+    let device = Device::flex();
+    let model = vgg16(&device);
+    let t = trace(&model, [1, 3, 32, 32], |m, x| m.forward(x)).expect("trace");
+    let graph = DependencyGraph::build(&t, &GraphOptions::default()).expect("groups");
+    let pruner = GroupPrunerConfig::new(0.5).init(Magnitude::l1()).unwrap();
+    let mut group = c.benchmark_group("plan");
+    group.sample_size(30);
+    group.bench_function("vgg16_cifar", |b| {
+        b.iter(|| pruner.plan(&model, &graph).expect("plan"))
+    });
+    group.finish();
+}
+
 fn prune(c: &mut Criterion) {
     let device = Device::flex();
     let mut group = c.benchmark_group("prune");
@@ -55,6 +72,13 @@ fn prune(c: &mut Criterion) {
     group.bench_function("resnet56_32x32", |b| {
         b.iter_batched(
             || initialized(ResNetCifarConfig::new(56).init(&device).expect("model")),
+            |m| prune_half(m, [1, 3, 32, 32], |m, x| m.forward(x)),
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("vgg16_32x32", |b| {
+        b.iter_batched(
+            || vgg16(&device),
             |m| prune_half(m, [1, 3, 32, 32], |m, x| m.forward(x)),
             BatchSize::PerIteration,
         )
@@ -97,5 +121,5 @@ fn forward(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, prune, forward);
+criterion_group!(benches, plan, prune, forward);
 criterion_main!(benches);

@@ -48,14 +48,13 @@
 //! (`cargo bench --bench training -- b8/masked_filter_50`, then `-- b8/dense`, twice) the
 //! filter-masked step took 98 and 104 ms, the dense one 100 and 101 ms.
 
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn_prune::criterion::Magnitude;
-use burn_prune::models::{ResNetCifar, ResNetCifarConfig};
+use burn_prune::models::{ResNetCifar, ResNetCifarConfig, initialized};
 use burn_prune::{Granularity, PrunerConfig, Scope, masks_of};
 use criterion::{Criterion, SamplingMode, criterion_group};
 use rand::rngs::StdRng;
@@ -66,18 +65,6 @@ const CLASSES: usize = 10;
 const LR: f64 = 0.01;
 const VARIANTS: [&str; 3] = ["dense", "masked_unstructured_90", "masked_filter_50"];
 const BATCHES: [usize; 2] = [64, 8];
-
-/// `model` with every parameter initialised (Burn initialises lazily, on first use).
-fn initialized<M: Module>(model: M) -> M {
-    struct Touch;
-    impl ModuleVisitor for Touch {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let _ = param.val();
-        }
-    }
-    model.visit(&mut Touch);
-    model
-}
 
 /// The three variants, from the same seeded initial weights.
 fn variant(name: &str, device: &Device) -> ResNetCifar {

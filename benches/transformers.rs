@@ -12,26 +12,14 @@
 //!
 //! The models are built and initialised outside the timed part.
 
-use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn_prune::criterion::Magnitude;
-use burn_prune::models::{Bert, BertConfig, Llama, LlamaConfig, ViT, ViTConfig};
+use burn_prune::models::{Bert, BertConfig, Llama, LlamaConfig, ViT, ViTConfig, initialized};
 use burn_prune::structure::{
     DependencyGraph, GraphOptions, GroupPrunerConfig, ModuleConstants, Trace, trace, trace_int,
 };
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::time::Duration;
-
-fn initialized<M: Module>(model: M) -> M {
-    struct Touch;
-    impl ModuleVisitor for Touch {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let _ = param.val();
-        }
-    }
-    model.visit(&mut Touch);
-    model
-}
 
 /// Group, plan 50% by L2, compact.
 fn prune_half<M: Module + ModuleConstants>(model: M, t: &Trace, options: &GraphOptions) -> M {

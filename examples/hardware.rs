@@ -14,28 +14,15 @@
 //! - `latency 40%`: a budget of 40% of the dense model's measured latency;
 //! - `MACs = uniform`: the uniform plan's MACs as a budget (`MacCost`), for comparison.
 
-use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn_prune::criterion::Magnitude;
 use burn_prune::metrics::hardware::{HardwareConfig, LatencyCost, LatencyTable, MacCost};
 use burn_prune::metrics::{Convention, LatencyConfig, ModelMetrics};
-use burn_prune::models::{ResNetCifar, ResNetCifarConfig, ShortcutKind};
+use burn_prune::models::{ResNetCifar, ResNetCifarConfig, ShortcutKind, initialized};
 use burn_prune::structure::{
     DependencyGraph, GraphOptions, GroupCost, GroupPrunerConfig, StructuralPlan, trace,
 };
 use std::error::Error;
-
-/// `model` with every parameter initialised (Burn initialises lazily).
-fn initialized<M: Module>(model: M) -> M {
-    struct Touch;
-    impl ModuleVisitor for Touch {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let _ = param.val();
-        }
-    }
-    model.visit(&mut Touch);
-    model
-}
 
 fn main() -> Result<(), Box<dyn Error>> {
     let device = Device::flex();

@@ -1,10 +1,17 @@
 //! Reading parameters (and their installed masks) to host buffers.
+//!
+//! Parameters are first gathered as [`DeviceParam`]s (views of their values, nothing read),
+//! then read whole or in pieces, several at a time. Reading a piece, using it and dropping it
+//! before the next keeps memory use small and the memory hot: a fresh buffer of every weight
+//! costs a page fault per 4 KiB, more than the copy itself.
 
 use crate::address::PathStack;
 use crate::error::{PruneError, Result};
+use crate::threshold::{Segments, largest_first, par_map};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 
 /// Float values read off a device.
 ///
@@ -101,19 +108,152 @@ impl HostParam {
     }
 }
 
-/// Read the base values and installed masks of the parameters at `paths`.
+/// One parameter still on its device, with its installed mask: read whole or in pieces.
+pub(crate) struct DeviceParam {
+    /// Its path.
+    pub path: String,
+    /// The stored (base) value, flattened (a view: nothing is copied).
+    values: Tensor<1>,
+    /// The installed pruning mask, `true` where pruned.
+    pruned: Option<Tensor<1, Bool>>,
+}
+
+impl DeviceParam {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.values.dims()[0]
+    }
+
+    /// The base values and mask of elements `range` (flattened, row-major).
+    pub fn read_parts(&self, range: Range<usize>) -> Result<HostParam> {
+        if range.is_empty() {
+            let pruned = self.pruned.as_ref().map(|_| Vec::new());
+            return Ok(HostParam {
+                base: HostFloats(Repr::Vec(Vec::new())),
+                pruned,
+            });
+        }
+        let whole = range.start == 0 && range.end == self.len();
+        let piece = |t: Tensor<1>| if whole { t } else { t.slice([range.clone()]) };
+        let base = to_f32(owned(piece(self.values.clone())), &self.path)?;
+        let pruned = match &self.pruned {
+            Some(mask) if mask.dims()[0] != self.len() => {
+                return Err(PruneError::Data {
+                    path: self.path.clone(),
+                    reason: format!(
+                        "its installed mask has {} entries for {} elements",
+                        mask.dims()[0],
+                        self.len()
+                    ),
+                });
+            }
+            Some(mask) => {
+                let mask = if whole {
+                    mask.clone()
+                } else {
+                    mask.clone().slice([range])
+                };
+                Some(to_bool(mask, &self.path)?)
+            }
+            None => None,
+        };
+        Ok(HostParam { base, pruned })
+    }
+
+    /// The effective values of elements `range`: pruned elements at `+0.0`.
+    pub fn read(&self, range: Range<usize>) -> Result<HostFloats> {
+        self.read_parts(range).map(HostParam::effective)
+    }
+
+    /// Every effective value.
+    pub fn read_all(&self) -> Result<HostFloats> {
+        self.read(0..self.len())
+    }
+}
+
+/// `tensor` in a buffer of its own.
+///
+/// A parameter's value shares its buffer with the `Param` (`val()` hands out a reference), and
+/// Burn copies a shared buffer to read it: flex copies it twice, to a byte vector and again to
+/// align that vector. The element-wise identity `x · 1` (exact for every float, signed zeros,
+/// infinities and NaN included) writes a fresh buffer in one pass, which the read then takes
+/// over without copying (flex, ndarray); on a GPU it is one more small kernel before the
+/// transfer.
+fn owned(tensor: Tensor<1>) -> Tensor<1> {
+    tensor.mul_scalar(1.0)
+}
+
+/// Parameters on their device, in pieces: segments of a selection that reads each piece as
+/// it ranks it (see [`Segments`]).
+impl Segments for [DeviceParam] {
+    type Error = PruneError;
+
+    fn count(&self) -> usize {
+        <[DeviceParam]>::len(self)
+    }
+
+    fn len(&self, s: usize) -> usize {
+        self[s].len()
+    }
+
+    fn read<R>(&self, s: usize, range: Range<usize>, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+        Ok(f(&self[s].read(range)?))
+    }
+}
+
+/// The parameters at `paths` with their installed masks, in model order, without reading
+/// them.
+pub(crate) fn device_params<M: Module>(model: &M, paths: &HashSet<String>) -> Vec<DeviceParam> {
+    let mut v = Collector {
+        paths,
+        values: true,
+        stack: PathStack::default(),
+        found: Vec::new(),
+        masks: Vec::new(),
+    };
+    model.visit(&mut v);
+    let mut masks: HashMap<String, Tensor<1, Bool>> = v.masks.into_iter().collect();
+    v.found
+        .into_iter()
+        .map(|(path, values)| DeviceParam {
+            pruned: masks.remove(&path),
+            path,
+            values,
+        })
+        .collect()
+}
+
+/// Read the base values and installed masks of the parameters at `paths`, several at a time.
 pub(crate) fn read_params<M: Module>(
     model: &M,
     paths: &HashSet<String>,
 ) -> Result<HashMap<String, HostParam>> {
-    let (values, mut masks) = read(model, paths, true)?;
-    Ok(values
+    let params = device_params(model, paths);
+    let read = par_read(&params, |p| p.read_parts(0..p.len()));
+    params
+        .iter()
+        .zip(read)
+        .map(|(p, h)| Ok((p.path.clone(), h?)))
+        .collect()
+}
+
+/// `read(p)` of every parameter, spread over the cores (largest first); results in the order
+/// of `params`.
+pub(crate) fn par_read<T: Send>(
+    params: &[DeviceParam],
+    read: impl Fn(&DeviceParam) -> T + Sync,
+) -> Vec<T> {
+    let sizes: Vec<usize> = params.iter().map(DeviceParam::len).collect();
+    let order = largest_first(&sizes);
+    let mut slots: Vec<Option<T>> = (0..params.len()).map(|_| None).collect();
+    let jobs: Vec<usize> = order.clone();
+    for (i, r) in order.into_iter().zip(par_map(jobs, |i| read(&params[i]))) {
+        slots[i] = Some(r);
+    }
+    slots
         .into_iter()
-        .map(|(path, base)| {
-            let pruned = masks.remove(&path);
-            (path, HostParam { base, pruned })
-        })
-        .collect())
+        .map(|s| s.expect("every parameter is read"))
+        .collect()
 }
 
 /// Read only the installed masks (`true` where pruned) of the parameters at `paths`, without
@@ -122,38 +262,33 @@ pub(crate) fn read_masks<M: Module>(
     model: &M,
     paths: &HashSet<String>,
 ) -> Result<HashMap<String, Vec<bool>>> {
-    Ok(read(model, paths, false)?.1)
-}
-
-/// The base values (when `values`) and the installed masks of the parameters at `paths`.
-type Read = (HashMap<String, HostFloats>, HashMap<String, Vec<bool>>);
-
-fn read<M: Module>(model: &M, paths: &HashSet<String>, values: bool) -> Result<Read> {
-    let mut v = Reader {
+    let mut v = Collector {
         paths,
-        read_values: values,
+        values: false,
         stack: PathStack::default(),
-        values: HashMap::new(),
-        masks: HashMap::new(),
-        error: None,
+        found: Vec::new(),
+        masks: Vec::new(),
     };
     model.visit(&mut v);
-    match v.error {
-        Some(e) => Err(e),
-        None => Ok((v.values, v.masks)),
-    }
+    v.masks
+        .into_iter()
+        .map(|(path, mask)| {
+            let bits = to_bool(mask, &path)?;
+            Ok((path, bits))
+        })
+        .collect()
 }
 
-struct Reader<'a> {
+/// Gathers the values (when `values`) and installed masks of the parameters at `paths`.
+struct Collector<'a> {
     paths: &'a HashSet<String>,
-    read_values: bool,
+    values: bool,
     stack: PathStack,
-    values: HashMap<String, HostFloats>,
-    masks: HashMap<String, Vec<bool>>,
-    error: Option<PruneError>,
+    found: Vec<(String, Tensor<1>)>,
+    masks: Vec<(String, Tensor<1, Bool>)>,
 }
 
-impl ModuleVisitor for Reader<'_> {
+impl ModuleVisitor for Collector<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
         self.stack.enter(name);
     }
@@ -162,27 +297,17 @@ impl ModuleVisitor for Reader<'_> {
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let path = self.stack.path();
-        if !self.read_values || self.error.is_some() || !self.paths.contains(&path) {
-            return;
-        }
-        match to_f32(param.val().inner(), &path) {
-            Ok(base) => {
-                self.values.insert(path, base);
-            }
-            Err(e) => self.error = Some(e),
+        if self.values && self.paths.contains(&path) {
+            let value = param.val().inner();
+            let n = value.shape().num_elements();
+            self.found.push((path, value.reshape([n])));
         }
     }
     fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<D, Bool>>) {
-        let Some(owner) = self.stack.mask_owner().filter(|_| self.error.is_none()) else {
-            return;
-        };
-        if self.paths.contains(&owner) {
-            match to_bool(param.val(), &owner) {
-                Ok(bits) => {
-                    self.masks.insert(owner, bits);
-                }
-                Err(e) => self.error = Some(e),
-            }
+        if let Some(owner) = self.stack.mask_owner().filter(|o| self.paths.contains(o)) {
+            let mask = param.val();
+            let n = mask.shape().num_elements();
+            self.masks.push((owner, mask.reshape([n])));
         }
     }
 }

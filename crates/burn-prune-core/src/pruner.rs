@@ -2,19 +2,19 @@
 
 use crate::address::{LayerKind, ParamAddress, param_addresses};
 use crate::criterion::{
-    BatchNormScales, Criterion, GradientNeed, GradientStats, ScoreContext, Scores,
+    BatchNormScales, Criterion, GradientNeed, GradientStats, Needs, ScoreContext, Scores,
 };
 use crate::error::{PruneError, Result};
 use crate::gradients::gradients_for;
 use crate::granularity::{Granularity, Layout, Reduction, UnitMap};
-use crate::host::{HostFloats, read_params};
+use crate::host::{DeviceParam, HostFloats, device_params, read_params};
 use crate::mask::{BitMask, MaskSet, ParamMask, PruneMask, install_masks};
 use crate::output_layers::OutputLayers;
 use crate::pattern::PathPattern;
 use crate::scope::{Scope, allocate};
 use crate::select::ParamSelector;
 use crate::structure::BatchNormPairs;
-use crate::threshold::{Keys, key};
+use crate::threshold::{Keys, Segments, key, largest_first, par_map};
 use burn::config::Config;
 use burn::module::Module;
 use burn::prelude::*;
@@ -241,131 +241,78 @@ impl Pruner {
         grads: Option<HashMap<String, GradientStats>>,
     ) -> Result<MaskSet> {
         let cfg = &self.config;
-        let name = self.criterion.name();
         let needs = self.criterion.needs();
         if needs.gradients != GradientNeed::None && grads.is_none() {
-            return Err(PruneError::MissingBatches { criterion: name });
+            return Err(PruneError::MissingBatches {
+                criterion: self.criterion.name(),
+            });
         }
         let params = param_addresses(model);
         let selected = cfg.selector.select(&params)?;
-        if selected.is_empty() {
-            return Err(PruneError::NothingSelected {
-                reason: format!("{:?}", cfg.selector),
-            });
-        }
-        for p in &selected {
-            if let Some(r) = p
-                .reparameterization
-                .as_deref()
-                .filter(|r| *r != PruneMask::PATH_NAME)
-            {
-                return Err(PruneError::ForeignReparameterization {
-                    path: p.path.clone(),
-                    name: r.to_string(),
-                });
-            }
-        }
-        if let Scope::Densities(map) = &cfg.scope {
-            for path in map.keys() {
-                if !selected.iter().any(|p| &p.path == path) {
-                    let hint = if params.iter().any(|p| &p.path == path) {
-                        " among the selected parameters (select it, or drop it from the density map)".to_string()
-                    } else {
-                        crate::mask::nearest_hint(path, &params)
-                    };
-                    return Err(PruneError::UnknownParam {
-                        path: path.clone(),
-                        hint,
-                    });
-                }
-            }
-        }
+        self.check_selection(&params, &selected)?;
         // Under filter masks, the layers writing the model output keep every filter.
         let output = cfg.output_layers.resolve(&params)?;
-        let protected =
-            |p: &ParamAddress| cfg.granularity == Granularity::Filter && output.contains(&p.path);
+        let protected: Vec<bool> = selected
+            .iter()
+            .map(|p| cfg.granularity == Granularity::Filter && output.contains(&p.path))
+            .collect();
         let layouts: Vec<(PathPattern, Layout)> = cfg
             .layouts
             .iter()
             .map(|(p, l)| Ok((PathPattern::new(p)?, *l)))
             .collect::<Result<_>>()?;
-
-        // Pair BatchNorms before reading, so that everything is read in one visit.
-        let bn_pairs: HashMap<String, String> = if needs.batch_norm {
-            let explicit = cfg
-                .batch_norm_pairs
-                .as_ref()
-                .and_then(|pairs| pairs.for_granularity(cfg.granularity));
-            selected
-                .iter()
-                .filter(|p| !protected(p))
-                .filter_map(|p| {
-                    let bn = match explicit {
-                        Some(map) => map.get(&p.path).cloned(),
-                        None => pair_batch_norm(&params, p, cfg.granularity),
-                    };
-                    bn.map(|bn| (p.path.clone(), bn))
-                })
-                .collect()
-        } else {
-            HashMap::new()
-        };
-        if let Some(bn) = bn_pairs
-            .values()
-            .find(|bn| !params.iter().any(|q| &q.path == *bn))
-        {
-            return Err(PruneError::UnknownParam {
-                path: bn.clone(),
-                hint: format!(
-                    " (named as a BatchNorm pair){}",
-                    crate::mask::nearest_hint(bn, &params)
-                ),
-            });
-        }
-        let mut paths: HashSet<String> = selected
-            .iter()
-            .filter(|p| !protected(p))
-            .map(|p| p.path.clone())
-            .collect();
-        paths.extend(bn_pairs.values().cloned());
-        let mut host = read_params(model, &paths)?;
-        let bn_scales: HashMap<String, BatchNormScales> = bn_pairs
-            .iter()
-            .filter_map(|(p, bn)| {
-                host.get(bn).map(|h| {
-                    (
-                        p.clone(),
-                        BatchNormScales {
-                            path: bn.clone(),
-                            gamma: h.base.to_vec(),
-                        },
-                    )
-                })
-            })
-            .collect();
-
-        let mut maps = Vec::with_capacity(selected.len());
-        let mut scores: Vec<Ranked> = Vec::with_capacity(selected.len());
-        // Indices (into `selected`) of the parameters that are ranked: all but the protected.
-        let mut ranked_at: Vec<usize> = Vec::with_capacity(selected.len());
-        for (i, p) in selected.iter().enumerate() {
-            let layout = layouts
+        let layout_of = |p: &ParamAddress| {
+            layouts
                 .iter()
                 .find(|(pat, _)| pat.matches(&p.path))
-                .map_or_else(|| Layout::of(p), |(_, l)| *l);
+                .map_or_else(|| Layout::of(p), |(_, l)| *l)
+        };
+        let ranked_at: Vec<usize> = (0..selected.len()).filter(|&i| !protected[i]).collect();
+        let paths: HashSet<String> = ranked_at
+            .iter()
+            .map(|&i| selected[i].path.clone())
+            .collect();
+        if self.streams() {
+            let maps = selected
+                .iter()
+                .map(|p| {
+                    let layout = layout_of(p);
+                    Ok((
+                        UnitMap::new(&p.path, &p.shape, layout, cfg.granularity)?,
+                        layout,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let device = in_order(device_params(model, &paths), &selected, &ranked_at)?;
+            let keeps = self.allocate(&selected, &ranked_at, device.as_slice(), Keys::Magnitude)?;
+            return self.mask_set(&selected, &maps, &ranked_at, keeps);
+        }
+
+        // Pair BatchNorms and read their scales first (small), then score parameter by
+        // parameter: each weight is read, scored and dropped unless it is itself the ranking.
+        let bn_scales = self.batch_norm_scales(model, &params, &selected, &protected)?;
+        let device = device_params(model, &paths);
+        let at: HashMap<&str, usize> = device
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.path.as_str(), i))
+            .collect();
+        let sizes: Vec<usize> = selected.iter().map(|p| p.numel()).collect();
+        let order = largest_first(&sizes);
+        let scored = par_map(order.clone(), |i| {
+            let p = &selected[i];
+            let layout = layout_of(p);
             let units = UnitMap::new(&p.path, &p.shape, layout, cfg.granularity)?;
-            if protected(p) {
-                maps.push((units, layout));
-                continue;
+            if protected[i] {
+                return Ok((units, layout, None));
             }
-            ranked_at.push(i);
-            let weight = host
-                .remove(&p.path)
+            let weight = at
+                .get(p.path.as_str())
                 .ok_or_else(|| PruneError::Data {
                     path: p.path.clone(),
                     reason: "the parameter was not visited".into(),
-                })?
-                .effective();
+                })
+                .and_then(|&d| device[d].read_all())?;
             let ctx = ScoreContext {
                 param: p,
                 weight: &weight,
@@ -380,13 +327,136 @@ impl Pruner {
                     reason: "no gradient was gathered for it".into(),
                 });
             }
-            let ranked = self.unit_scores(&ctx, self.criterion.score(&ctx)?)?;
-            scores.push(match ranked {
+            let ranked = match self.unit_scores(&ctx, self.criterion.score(&ctx)?)? {
                 Some(v) => Ranked::Scores(v),
                 None => Ranked::Weights(weight),
-            });
-            maps.push((units, layout));
+            };
+            Ok((units, layout, Some(ranked)))
+        });
+        // Back in model order; the first error in that order wins, as in a sequential walk.
+        let mut slots: Vec<Option<Result<_>>> = (0..selected.len()).map(|_| None).collect();
+        for (i, r) in order.into_iter().zip(scored) {
+            slots[i] = Some(r);
         }
+        let mut maps = Vec::with_capacity(selected.len());
+        let mut scores: Vec<Ranked> = Vec::with_capacity(ranked_at.len());
+        for slot in slots {
+            let (units, layout, ranked) = slot.expect("every parameter is scored")?;
+            maps.push((units, layout));
+            scores.extend(ranked);
+        }
+        let keeps = self.rank(&selected, &maps, &ranked_at, scores)?;
+        self.mask_set(&selected, &maps, &ranked_at, keeps)
+    }
+
+    /// Whether the pruner can rank the weights as it reads them, piece by piece, without
+    /// holding them: element masks by a criterion that scores every weight by its magnitude
+    /// and needs nothing else.
+    fn streams(&self) -> bool {
+        let g = self.config.granularity;
+        g == Granularity::Element
+            && self.criterion.needs() == Needs::default()
+            && self.criterion.scores_weight_magnitude(g)
+    }
+
+    /// The checks on the selection: not empty, no foreign reparameterization, every density
+    /// path selected.
+    fn check_selection(&self, params: &[ParamAddress], selected: &[&ParamAddress]) -> Result<()> {
+        if selected.is_empty() {
+            return Err(PruneError::NothingSelected {
+                reason: format!("{:?}", self.config.selector),
+            });
+        }
+        for p in selected {
+            if let Some(r) = p
+                .reparameterization
+                .as_deref()
+                .filter(|r| *r != PruneMask::PATH_NAME)
+            {
+                return Err(PruneError::ForeignReparameterization {
+                    path: p.path.clone(),
+                    name: r.to_string(),
+                });
+            }
+        }
+        if let Scope::Densities(map) = &self.config.scope {
+            for path in map.keys() {
+                if !selected.iter().any(|p| &p.path == path) {
+                    let hint = if params.iter().any(|p| &p.path == path) {
+                        " among the selected parameters (select it, or drop it from the density map)".to_string()
+                    } else {
+                        crate::mask::nearest_hint(path, params)
+                    };
+                    return Err(PruneError::UnknownParam {
+                        path: path.clone(),
+                        hint,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The BatchNorm scales paired with the ranked parameters, when the criterion needs them.
+    fn batch_norm_scales<M: Module>(
+        &self,
+        model: &M,
+        params: &[ParamAddress],
+        selected: &[&ParamAddress],
+        protected: &[bool],
+    ) -> Result<HashMap<String, BatchNormScales>> {
+        let cfg = &self.config;
+        if !self.criterion.needs().batch_norm {
+            return Ok(HashMap::new());
+        }
+        let explicit = cfg
+            .batch_norm_pairs
+            .as_ref()
+            .and_then(|pairs| pairs.for_granularity(cfg.granularity));
+        let bn_pairs: HashMap<String, String> = selected
+            .iter()
+            .zip(protected)
+            .filter(|&(_, &protected)| !protected)
+            .filter_map(|(p, _)| {
+                let bn = match explicit {
+                    Some(map) => map.get(&p.path).cloned(),
+                    None => pair_batch_norm(params, p, cfg.granularity),
+                };
+                bn.map(|bn| (p.path.clone(), bn))
+            })
+            .collect();
+        if let Some(bn) = bn_pairs
+            .values()
+            .find(|bn| !params.iter().any(|q| &q.path == *bn))
+        {
+            return Err(PruneError::UnknownParam {
+                path: bn.clone(),
+                hint: format!(
+                    " (named as a BatchNorm pair){}",
+                    crate::mask::nearest_hint(bn, params)
+                ),
+            });
+        }
+        let paths: HashSet<String> = bn_pairs.values().cloned().collect();
+        let host = read_params(model, &paths)?;
+        Ok(bn_pairs
+            .into_iter()
+            .filter_map(|(p, bn)| {
+                let gamma = host.get(&bn)?.base.to_vec();
+                Some((p, BatchNormScales { path: bn, gamma }))
+            })
+            .collect())
+    }
+
+    /// The keep masks of the ranked parameters from their scores (or weights).
+    fn rank(
+        &self,
+        selected: &[&ParamAddress],
+        maps: &[(UnitMap, Layout)],
+        ranked_at: &[usize],
+        mut scores: Vec<Ranked>,
+    ) -> Result<Vec<BitMask>> {
+        let name = self.criterion.name();
         // Rank weights by magnitude in place unless every parameter is ranked that way.
         let keys = if scores.iter().all(|r| matches!(r, Ranked::Weights(_))) {
             Keys::Magnitude
@@ -399,61 +469,83 @@ impl Pruner {
             Keys::Scores
         };
         let scores: Vec<&[f32]> = scores.iter().map(Ranked::as_slice).collect();
-
-        let ranked_keeps: Vec<BitMask> = if let Granularity::NM { n, .. } = cfg.granularity {
-            ranked_at
+        if let Granularity::NM { n, .. } = self.config.granularity {
+            return ranked_at
                 .iter()
                 .zip(&scores)
                 .map(|(&i, s)| {
                     check_finite(s, &name, &selected[i].path)?;
                     Ok(nm_keep(&maps[i].0, s, n, keys))
                 })
-                .collect::<Result<_>>()?
-        } else if ranked_at.is_empty() {
-            Vec::new()
-        } else {
-            let path_refs: Vec<&str> = ranked_at
-                .iter()
-                .map(|&i| selected[i].path.as_str())
                 .collect();
-            let unit_keeps = allocate(
-                &cfg.scope,
-                cfg.sparsity,
-                cfg.min_kept,
-                &name,
-                &path_refs,
-                &scores,
-                keys,
-            )?;
-            ranked_at
-                .iter()
-                .zip(unit_keeps)
-                .map(|(&i, k)| {
-                    if cfg.granularity == Granularity::Element {
-                        k
-                    } else {
-                        maps[i].0.expand(&k)
-                    }
-                })
-                .collect()
-        };
-        // Protected parameters keep everything.
-        let mut keeps: Vec<BitMask> = maps
-            .iter()
-            .map(|(map, _)| BitMask::filled(map.numel(), true))
-            .collect();
-        for (&i, keep) in ranked_at.iter().zip(ranked_keeps) {
-            keeps[i] = keep;
         }
+        let unit_keeps = self.allocate(selected, ranked_at, scores.as_slice(), keys)?;
+        Ok(ranked_at
+            .iter()
+            .zip(unit_keeps)
+            .map(|(&i, k)| {
+                if self.config.granularity == Granularity::Element {
+                    k
+                } else {
+                    maps[i].0.expand(&k)
+                }
+            })
+            .collect())
+    }
 
+    /// The scope's unit keep masks of the ranked parameters, whose scores (or weights) are
+    /// the segments `scores`.
+    fn allocate<S>(
+        &self,
+        selected: &[&ParamAddress],
+        ranked_at: &[usize],
+        scores: &S,
+        keys: Keys,
+    ) -> Result<Vec<BitMask>>
+    where
+        S: Segments + ?Sized,
+        PruneError: From<S::Error>,
+    {
+        if ranked_at.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cfg = &self.config;
+        let paths: Vec<&str> = ranked_at
+            .iter()
+            .map(|&i| selected[i].path.as_str())
+            .collect();
+        let name = self.criterion.name();
+        allocate(
+            &cfg.scope,
+            cfg.sparsity,
+            cfg.min_kept,
+            &name,
+            &paths,
+            scores,
+            keys,
+        )
+    }
+
+    /// The mask set: the ranked parameters' keep masks, everything kept in the others.
+    fn mask_set(
+        &self,
+        selected: &[&ParamAddress],
+        maps: &[(UnitMap, Layout)],
+        ranked_at: &[usize],
+        ranked_keeps: Vec<BitMask>,
+    ) -> Result<MaskSet> {
+        let mut keeps: Vec<Option<BitMask>> = (0..selected.len()).map(|_| None).collect();
+        for (&i, keep) in ranked_at.iter().zip(ranked_keeps) {
+            keeps[i] = Some(keep);
+        }
         let mut set = MaskSet::new();
-        for ((p, (_, layout)), keep) in selected.iter().zip(&maps).zip(keeps) {
+        for ((p, (map, layout)), keep) in selected.iter().zip(maps).zip(keeps) {
             set.insert(ParamMask {
                 path: p.path.clone(),
                 shape: p.shape.clone(),
-                granularity: cfg.granularity,
+                granularity: self.config.granularity,
                 layout: *layout,
-                keep,
+                keep: keep.unwrap_or_else(|| BitMask::filled(map.numel(), true)),
             })?;
         }
         Ok(set)
@@ -511,6 +603,27 @@ impl Pruner {
         check_finite(&out, &name, path)?;
         Ok(Some(out))
     }
+}
+
+/// The device parameters of the ranked parameters (`selected[ranked_at[i]]`), in that order; a
+/// path the visit did not reach is an error.
+fn in_order(
+    device: Vec<DeviceParam>,
+    selected: &[&ParamAddress],
+    ranked_at: &[usize],
+) -> Result<Vec<DeviceParam>> {
+    let mut by_path: HashMap<String, DeviceParam> =
+        device.into_iter().map(|d| (d.path.clone(), d)).collect();
+    ranked_at
+        .iter()
+        .map(|&i| {
+            let path = &selected[i].path;
+            by_path.remove(path).ok_or_else(|| PruneError::Data {
+                path: path.clone(),
+                reason: "the parameter was not visited".into(),
+            })
+        })
+        .collect()
 }
 
 /// One parameter's ranking buffer: scores, or the weights themselves (ranked by magnitude).
@@ -591,5 +704,107 @@ fn pair_batch_norm(
             .find(|q| is_gamma(q))
             .map(|q| q.path.clone()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::criterion::Magnitude;
+    use burn::nn::{Linear, LinearConfig};
+
+    #[derive(Module, Debug)]
+    struct Net {
+        big: Linear,
+        odd: Linear,
+        small: Linear,
+    }
+
+    /// Magnitude without saying so: the pruner reads and holds every weight.
+    struct Undeclared;
+
+    impl Criterion for Undeclared {
+        fn name(&self) -> String {
+            Magnitude::l1().name()
+        }
+        fn score(&self, ctx: &ScoreContext<'_>) -> Result<Scores> {
+            Magnitude::l1().score(ctx)
+        }
+    }
+
+    /// Weights over several pieces of the selection (4096 values under test), a size that is
+    /// no multiple of 64, and a small layer, with masks installed on two of them.
+    fn net() -> Net {
+        let device = Device::flex();
+        device.seed(7);
+        let net = Net {
+            big: LinearConfig::new(120, 90).init(&device),
+            odd: LinearConfig::new(37, 29).init(&device),
+            small: LinearConfig::new(5, 3).init(&device),
+        };
+        let first = PrunerConfig::new(0.3)
+            .with_selector(ParamSelector::default().exclude("small.*"))
+            .init(Magnitude::l1())
+            .unwrap();
+        first.prune(net).unwrap().0
+    }
+
+    #[test]
+    fn streamed_ranking_equals_ranking_held_weights() {
+        let net = net();
+        for scope in [Scope::Global, Scope::Local, Scope::Lamp] {
+            let config = PrunerConfig::new(0.6).with_scope(scope.clone());
+            let streamed = config.init(Magnitude::l1()).unwrap();
+            assert!(streamed.streams());
+            let held = config.init(Undeclared).unwrap();
+            assert!(!held.streams());
+            let masks = streamed.masks(&net).unwrap();
+            assert_eq!(masks, held.masks(&net).unwrap(), "{scope}");
+            // The installed masks stay pruned: they are zeros, the lowest magnitudes.
+            let before = crate::mask::masks_of(&net).unwrap();
+            for m in before.iter() {
+                let now = masks.get(&m.path).unwrap();
+                assert_eq!(
+                    now.keep.and(&m.keep).as_ref(),
+                    Some(&now.keep),
+                    "{}",
+                    m.path
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn streamed_ranking_reports_the_same_non_finite_weight() {
+        let net = net();
+        let mut w = net
+            .big
+            .weight
+            .val()
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
+        w[5000] = f32::NAN;
+        let weight = Tensor::<2>::from_data(TensorData::new(w, [120, 90]), &Device::flex());
+        let net = Net {
+            big: Linear {
+                weight: burn::module::Param::from_tensor(weight),
+                bias: None,
+            },
+            ..net
+        };
+        let config = PrunerConfig::new(0.6);
+        let streamed = config
+            .init(Magnitude::l1())
+            .unwrap()
+            .masks(&net)
+            .unwrap_err();
+        let held = config.init(Undeclared).unwrap().masks(&net).unwrap_err();
+        // (NaN is not equal to itself: compare what the errors say.)
+        assert_eq!(format!("{streamed:?}"), format!("{held:?}"));
+        assert!(matches!(
+            streamed,
+            PruneError::NonFiniteScore { index: 5000, .. }
+        ));
     }
 }

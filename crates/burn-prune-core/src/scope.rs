@@ -2,7 +2,7 @@
 
 use crate::error::{PruneError, Result};
 use crate::mask::BitMask;
-use crate::threshold::{Keys, prune_lowest};
+use crate::threshold::{Keys, NonFinite, Segments, SelectError, Subset, prune_lowest_in};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -96,63 +96,87 @@ fn lamp_of(s: Vec<f64>) -> Vec<f32> {
 
 /// Unit keep masks for each parameter's unit scores under `scope`.
 ///
-/// `paths[i]` names `scores[i]`; `keys` says whether the buffers are scores or weights ranked
-/// by magnitude; a NaN or infinite value is an error naming `criterion` and the path.
+/// `paths[i]` names segment `i` of `scores` (host buffers, or parameters still on their
+/// device, read in pieces); `keys` says whether the values are scores or weights ranked by
+/// magnitude; a NaN or infinite value is an error naming `criterion` and the path.
 /// `sparsity` is the pruner's target; densities were validated by the caller.
-pub(crate) fn allocate(
+pub(crate) fn allocate<S>(
     scope: &Scope,
     sparsity: f64,
     min_kept: usize,
     criterion: &str,
     paths: &[&str],
-    scores: &[&[f32]],
+    scores: &S,
     keys: Keys,
-) -> Result<Vec<BitMask>> {
-    let select = |members: &[usize], segments: &[&[f32]], k: usize, keys: Keys| {
-        prune_lowest(segments, k, keys).map_err(|e| PruneError::NonFiniteScore {
-            criterion: criterion.to_string(),
-            path: paths[members[e.segment]].to_string(),
-            index: e.index,
-            value: e.value,
+) -> Result<Vec<BitMask>>
+where
+    S: Segments + ?Sized,
+    PruneError: From<S::Error>,
+{
+    let lens = scores.lens();
+    // A non-finite value of `members[e.segment]`, named.
+    let named = |members: &[usize], e: NonFinite| PruneError::NonFiniteScore {
+        criterion: criterion.to_string(),
+        path: paths[members[e.segment]].to_string(),
+        index: e.index,
+        value: e.value,
+    };
+    let select = |members: &[usize], k: usize, keys: Keys| {
+        let subset = Subset {
+            inner: scores,
+            members,
+        };
+        prune_lowest_in(&subset, k, keys).map_err(|e| match e {
+            SelectError::NonFinite(e) => named(members, e),
+            SelectError::Read(e) => PruneError::from(e),
         })
     };
     let local = |i: usize, s: f64| {
-        let n = scores[i].len();
+        let n = lens[i];
         let k = count_for(s, n).min(n.saturating_sub(min_kept));
-        Ok::<_, PruneError>(select(&[i], &[scores[i]], k, keys)?.remove(0))
+        Ok::<_, PruneError>(select(&[i], k, keys)?.remove(0))
     };
     match scope {
-        Scope::Local => (0..scores.len()).map(|i| local(i, sparsity)).collect(),
-        Scope::Densities(map) => (0..scores.len())
+        Scope::Local => (0..lens.len()).map(|i| local(i, sparsity)).collect(),
+        Scope::Densities(map) => (0..lens.len())
             .map(|i| local(i, map.get(paths[i]).map_or(sparsity, |d| 1.0 - d)))
             .collect(),
-        Scope::Global => global(sparsity, min_kept, scores, |m, s, k| select(m, s, k, keys)),
+        Scope::Global => global(sparsity, min_kept, &lens, |m, k| select(m, k, keys)),
         Scope::Lamp => {
             // Check first, so that an error names the criterion's value, not its LAMP score.
-            let all: Vec<usize> = (0..scores.len()).collect();
-            select(&all, scores, 0, keys)?;
+            let all: Vec<usize> = (0..lens.len()).collect();
+            select(&all, 0, keys)?;
             // LAMP squares the scores, so weights and their magnitudes give the same result.
-            let lamp: Vec<Vec<f32>> = scores.iter().map(|s| lamp_scores(s)).collect();
+            let lamp = (0..lens.len())
+                .map(|i| scores.read(i, 0..lens[i], lamp_scores))
+                .collect::<std::result::Result<Vec<Vec<f32>>, _>>()?;
             let lamp: Vec<&[f32]> = lamp.iter().map(Vec::as_slice).collect();
-            global(sparsity, min_kept, &lamp, |m, s, k| {
-                select(m, s, k, Keys::Scores)
+            global(sparsity, min_kept, &lens, |members, k| {
+                let subset = Subset {
+                    inner: lamp.as_slice(),
+                    members,
+                };
+                prune_lowest_in(&subset, k, Keys::Scores).map_err(|e| match e {
+                    SelectError::NonFinite(e) => named(members, e),
+                    SelectError::Read(never) => match never {},
+                })
             })
         }
     }
 }
 
-/// Global selection with a per-parameter floor of `min_kept` units. `select(members,
-/// segments, k)` prunes the `k` lowest of `segments`, which are `scores[members[i]]`.
+/// Global selection with a per-parameter floor of `min_kept` units, over parameters of
+/// `lens` units. `select(members, k)` prunes the `k` lowest of the parameters `members`.
 fn global(
     sparsity: f64,
     min_kept: usize,
-    scores: &[&[f32]],
-    select: impl Fn(&[usize], &[&[f32]], usize) -> Result<Vec<BitMask>>,
+    lens: &[usize],
+    select: impl Fn(&[usize], usize) -> Result<Vec<BitMask>>,
 ) -> Result<Vec<BitMask>> {
-    let total: usize = scores.iter().map(|s| s.len()).sum();
+    let total: usize = lens.iter().sum();
     let k = count_for(sparsity, total);
-    let cap = |s: &[f32]| s.len().saturating_sub(min_kept);
-    let available: usize = scores.iter().map(|s| cap(s)).sum();
+    let cap = |i: usize| lens[i].saturating_sub(min_kept);
+    let available: usize = (0..lens.len()).map(cap).sum();
     if k > available {
         return Err(PruneError::TooManyToPrune {
             requested: k,
@@ -160,19 +184,18 @@ fn global(
             min_kept,
         });
     }
-    let mut result: Vec<Option<BitMask>> = vec![None; scores.len()];
-    let mut active: Vec<usize> = (0..scores.len()).collect();
+    let mut result: Vec<Option<BitMask>> = vec![None; lens.len()];
+    let mut active: Vec<usize> = (0..lens.len()).collect();
     let mut remaining = k;
     loop {
-        let segments: Vec<&[f32]> = active.iter().map(|&i| scores[i]).collect();
-        let masks = select(&active, &segments, remaining)?;
+        let masks = select(&active, remaining)?;
         // Parameters that would drop under the floor are fixed at the floor and leave the pool;
         // the others can only lose more units once the threshold rises, so they are settled
         // when no one overflows.
         let over: Vec<usize> = active
             .iter()
             .zip(&masks)
-            .filter(|&(&i, m)| m.count_zeros() > cap(scores[i]))
+            .filter(|&(&i, m)| m.count_zeros() > cap(i))
             .map(|(&i, _)| i)
             .collect();
         if over.is_empty() {
@@ -182,8 +205,8 @@ fn global(
             break;
         }
         for &i in &over {
-            let c = cap(scores[i]);
-            result[i] = Some(select(&[i], &[scores[i]], c)?.remove(0));
+            let c = cap(i);
+            result[i] = Some(select(&[i], c)?.remove(0));
             remaining -= c;
         }
         active.retain(|i| !over.contains(i));
@@ -212,7 +235,7 @@ mod tests {
             min_kept,
             "test",
             paths,
-            &refs,
+            refs.as_slice(),
             Keys::Scores,
         )
     }

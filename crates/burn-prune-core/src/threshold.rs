@@ -10,19 +10,33 @@
 //! few candidates settles the rest. Both passes are split over the available cores. If that
 //! bin is too crowded (heavy ties), a second histogram over the low 16 bits replaces the
 //! candidate list. Small inputs use `select_nth_unstable` on packed `(score, index)` keys.
-//! Nothing sorts.
+//! Nothing sorts. Before the two passes, one pass is tried: a sample of every piece places
+//! a window of keys around the `k`-th, and one pass settles it when it falls inside (see
+//! `window`), which halves the reading.
 //!
 //! A buffer can be read as scores, or as weights whose magnitude `|w|` is the score
 //! ([`Keys::Magnitude`]), which saves materialising a score buffer for magnitude pruning.
+//! The passes read the values in pieces of at most a million ([`Segments`]): from host
+//! buffers, or straight from parameters on their device, one piece at a time, so that
+//! magnitude pruning never holds a copy of every weight.
 
+mod parallel;
+mod segments;
+mod window;
+
+pub(crate) use parallel::{largest_first, par_map, threads};
+pub(crate) use segments::{Segments, Subset};
+
+use crate::error::PruneError;
 use crate::mask::BitMask;
+use std::convert::Infallible;
 
 /// Inputs at or below this many elements use `select_nth_unstable` instead of radix select.
 const SMALL: usize = 1 << 16;
 /// Elements per parallel work item (a multiple of 64 so items own whole mask words); small
 /// under test so that the multi-item paths run on small inputs.
 #[cfg(not(test))]
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 1 << 16;
 #[cfg(test)]
 const CHUNK: usize = 1 << 12;
 
@@ -60,6 +74,22 @@ pub(crate) struct NonFinite {
     pub value: f32,
 }
 
+/// Why a selection over [`Segments`] gave no masks.
+#[derive(Debug)]
+pub(crate) enum SelectError<E> {
+    /// A NaN or infinite value (the first in position order).
+    NonFinite(NonFinite),
+    /// A piece of a segment could not be read.
+    Read(E),
+}
+
+/// Host buffers are always readable: a selection over them fails only on a non-finite value.
+impl From<Infallible> for PruneError {
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
+}
+
 /// Keep masks (one per segment) that prune exactly the `k` lowest scores over all segments.
 ///
 /// `k` larger than the total prunes everything. A NaN or infinite value is reported (the first
@@ -69,20 +99,43 @@ pub(crate) fn prune_lowest(
     k: usize,
     keys: Keys,
 ) -> Result<Vec<BitMask>, NonFinite> {
+    prune_lowest_in(segments, k, keys).map_err(|e| match e {
+        SelectError::NonFinite(e) => e,
+        SelectError::Read(never) => match never {},
+    })
+}
+
+/// [`prune_lowest`] over segments read in pieces (see [`Segments`]); a piece that cannot be
+/// read is reported as [`SelectError::Read`].
+pub(crate) fn prune_lowest_in<S: Segments + ?Sized>(
+    segments: &S,
+    k: usize,
+    keys: Keys,
+) -> Result<Vec<BitMask>, SelectError<S::Error>> {
     match keys {
         Keys::Scores => select(segments, k, key, |b| !(0x0080..0xff80).contains(&b)),
         Keys::Magnitude => select(segments, k, magnitude_key, |b| b >= 0x7f80),
     }
 }
 
-fn first_non_finite(segments: &[&[f32]]) -> Result<(), NonFinite> {
-    for (segment, s) in segments.iter().enumerate() {
-        if let Some(index) = s.iter().position(|x| !x.is_finite()) {
-            return Err(NonFinite {
-                segment,
-                index,
-                value: s[index],
-            });
+/// The first NaN or infinite value in position order, as an error.
+fn first_non_finite<S: Segments + ?Sized>(
+    segments: &S,
+    items: &[Item],
+) -> Result<(), SelectError<S::Error>> {
+    for it in items {
+        let found = segments
+            .read(it.segment, it.start..it.end, |data| {
+                let i = data.iter().position(|x| !x.is_finite())?;
+                Some((i, data[i]))
+            })
+            .map_err(SelectError::Read)?;
+        if let Some((i, value)) = found {
+            return Err(SelectError::NonFinite(NonFinite {
+                segment: it.segment,
+                index: it.start + i,
+                value,
+            }));
         }
     }
     Ok(())
@@ -90,92 +143,101 @@ fn first_non_finite(segments: &[&[f32]]) -> Result<(), NonFinite> {
 
 /// `keyf` maps a value to its order-preserving key; `bad_bin` tells whether a high-16-bit bin
 /// holds only non-finite values.
-fn select<K, B>(
-    segments: &[&[f32]],
+fn select<S, K, B>(
+    segments: &S,
     k: usize,
     keyf: K,
     bad_bin: B,
-) -> Result<Vec<BitMask>, NonFinite>
+) -> Result<Vec<BitMask>, SelectError<S::Error>>
 where
+    S: Segments + ?Sized,
     K: Fn(f32) -> u32 + Copy + Sync,
     B: Fn(u32) -> bool,
 {
-    let total: usize = segments.iter().map(|s| s.len()).sum();
+    let lens = segments.lens();
+    let total: usize = lens.iter().sum();
+    let items = work_items(&lens);
     if total <= SMALL {
-        first_non_finite(segments)?;
-        return Ok(small(segments, k.min(total), keyf));
+        first_non_finite(segments, &items)?;
+        return small(segments, &lens, k.min(total), keyf).map_err(SelectError::Read);
     }
-    let items = work_items(segments);
-    let hist = histogram(segments, &items, keyf, None);
+    if 0 < k && k < total {
+        let words = window::one_pass(segments, &lens, &items, k as u64, keyf, &bad_bin)
+            .map_err(SelectError::Read)?;
+        if let Some(words) = words {
+            return Ok(bit_masks(&lens, words));
+        }
+    }
+    let hist = histogram(segments, &items, keyf, None).map_err(SelectError::Read)?;
     if hist
         .iter()
         .enumerate()
         .any(|(b, &c)| c > 0 && bad_bin(b as u32))
     {
-        first_non_finite(segments)?;
+        first_non_finite(segments, &items)?;
     }
     if k == 0 || k >= total {
-        return Ok(segments
-            .iter()
-            .map(|s| BitMask::filled(s.len(), k == 0))
-            .collect());
+        return Ok(lens.iter().map(|&n| BitMask::filled(n, k == 0)).collect());
     }
     let k = k as u64;
     let (hi, before_hi) = locate(&hist, k);
     let in_bin = hist[hi as usize];
-    let mut masks = alloc_masks(segments);
+    let mut masks = alloc_masks(&lens);
     if in_bin as usize <= (total / 8).max(SMALL) {
-        let candidates = write_masks(segments, &items, &mut masks, keyf, Bound::High(hi));
+        let candidates = write_masks(segments, &items, &mut masks, keyf, Bound::High(hi))
+            .map_err(SelectError::Read)?;
         settle_candidates(&mut masks, &items, candidates, k - before_hi);
     } else {
-        let (lo, before_lo) = locate(&histogram(segments, &items, keyf, Some(hi)), k - before_hi);
+        let low = histogram(segments, &items, keyf, Some(hi)).map_err(SelectError::Read)?;
+        let (lo, before_lo) = locate(&low, k - before_hi);
         let t = hi << 16 | lo;
-        let equal = write_masks(segments, &items, &mut masks, keyf, Bound::Exact(t));
-        settle_ties(
-            segments,
-            &items,
-            &mut masks,
-            keyf,
-            t,
-            equal,
-            k - before_hi - before_lo,
-        );
+        let equal = write_masks(segments, &items, &mut masks, keyf, Bound::Exact(t))
+            .map_err(SelectError::Read)?;
+        let ties = k - before_hi - before_lo;
+        settle_ties(segments, &items, &mut masks, keyf, t, equal, ties)
+            .map_err(SelectError::Read)?;
     }
-    Ok(segments
-        .iter()
-        .zip(masks)
-        .map(|(s, w)| BitMask::from_words(s.len(), w))
-        .collect())
+    Ok(bit_masks(&lens, masks))
 }
 
-fn small<K: Fn(f32) -> u32>(segments: &[&[f32]], k: usize, keyf: K) -> Vec<BitMask> {
+fn bit_masks(lens: &[usize], words: Vec<Vec<u64>>) -> Vec<BitMask> {
+    lens.iter()
+        .zip(words)
+        .map(|(&n, w)| BitMask::from_words(n, w))
+        .collect()
+}
+
+fn small<S, K>(segments: &S, lens: &[usize], k: usize, keyf: K) -> Result<Vec<BitMask>, S::Error>
+where
+    S: Segments + ?Sized,
+    K: Fn(f32) -> u32,
+{
     if k == 0 {
-        return segments
-            .iter()
-            .map(|s| BitMask::filled(s.len(), true))
-            .collect();
+        return Ok(lens.iter().map(|&n| BitMask::filled(n, true)).collect());
     }
-    let mut packed: Vec<u64> = Vec::with_capacity(segments.iter().map(|s| s.len()).sum());
-    for s in segments {
-        for &x in s.iter() {
-            let idx = packed.len() as u64;
-            packed.push((keyf(x) as u64) << 32 | idx);
-        }
+    let mut packed: Vec<u64> = Vec::with_capacity(lens.iter().sum());
+    for (s, &n) in lens.iter().enumerate().filter(|&(_, &n)| n > 0) {
+        segments.read(s, 0..n, |data| {
+            for &x in data {
+                let idx = packed.len() as u64;
+                packed.push((keyf(x) as u64) << 32 | idx);
+            }
+        })?;
     }
     let mut work = packed.clone();
     let (_, &mut kth, _) = work.select_nth_unstable(k - 1);
     let mut offset = 0;
-    segments
+    Ok(lens
         .iter()
-        .map(|s| {
-            let bools: Vec<bool> = packed[offset..offset + s.len()]
+        .map(|&n| {
+            let bools: Vec<bool> = packed[offset..offset + n]
                 .iter()
                 .map(|&p| p > kth)
                 .collect();
-            offset += s.len();
+            offset += n;
             BitMask::from_bools(&bools)
         })
-        .collect()
+        .collect())
 }
 
 /// A contiguous piece of one segment.
@@ -186,12 +248,12 @@ struct Item {
     end: usize,
 }
 
-fn work_items(segments: &[&[f32]]) -> Vec<Item> {
+fn work_items(lens: &[usize]) -> Vec<Item> {
     let mut items = Vec::new();
-    for (segment, s) in segments.iter().enumerate() {
+    for (segment, &len) in lens.iter().enumerate() {
         let mut start = 0;
-        while start < s.len() {
-            let end = (start + CHUNK).min(s.len());
+        while start < len {
+            let end = (start + CHUNK).min(len);
             items.push(Item {
                 segment,
                 start,
@@ -203,54 +265,16 @@ fn work_items(segments: &[&[f32]]) -> Vec<Item> {
     items
 }
 
-fn threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .max(1)
-}
-
-/// Run `f` over the jobs on all cores (job `i` on thread `i mod threads`, so the split does
-/// not depend on timing); results come back in job order.
-fn par_map<J: Send, T: Send>(jobs: Vec<J>, f: impl Fn(J) -> T + Sync) -> Vec<T> {
-    let n = jobs.len();
-    let n_threads = threads().min(n).max(1);
-    if n_threads == 1 {
-        return jobs.into_iter().map(f).collect();
-    }
-    let mut per_thread: Vec<Vec<(usize, J)>> = (0..n_threads).map(|_| Vec::new()).collect();
-    for (i, job) in jobs.into_iter().enumerate() {
-        per_thread[i % n_threads].push((i, job));
-    }
-    let f = &f;
-    let mut slots: Vec<Option<T>> = (0..n).map(|_| None).collect();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = per_thread
-            .into_iter()
-            .map(|jobs| {
-                scope.spawn(move || {
-                    jobs.into_iter()
-                        .map(|(i, job)| (i, f(job)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for h in handles {
-            for (i, r) in h.join().expect("selection worker panicked") {
-                slots[i] = Some(r);
-            }
-        }
-    });
-    slots
-        .into_iter()
-        .map(|s| s.expect("every job produces a result"))
-        .collect()
-}
-
 /// Histogram of the high 16 bits of the keys, or of the low 16 bits of the keys whose high
 /// 16 bits are `high_bin`. One histogram per thread (not per item) keeps the merge cheap.
-fn histogram<K>(segments: &[&[f32]], items: &[Item], keyf: K, high_bin: Option<u32>) -> Vec<u64>
+fn histogram<S, K>(
+    segments: &S,
+    items: &[Item],
+    keyf: K,
+    high_bin: Option<u32>,
+) -> Result<Vec<u64>, S::Error>
 where
+    S: Segments + ?Sized,
     K: Fn(f32) -> u32 + Copy + Sync,
 {
     let n_threads = threads().min(items.len()).max(1);
@@ -258,34 +282,71 @@ where
         .map(|t| items.iter().skip(t).step_by(n_threads).copied().collect())
         .collect();
     let parts = par_map(jobs, |mine| {
-        let mut h = vec![0u32; 1 << 16];
+        let mut h = Lanes::new();
         for it in mine {
-            let data = &segments[it.segment][it.start..it.end];
-            match high_bin {
-                None => {
-                    for &x in data {
-                        h[(keyf(x) >> 16) as usize] += 1;
-                    }
+            segments.read(it.segment, it.start..it.end, |data| {
+                h.count(data, keyf, high_bin)
+            })?;
+        }
+        Ok(h)
+    });
+    let mut total = vec![0u64; 1 << 16];
+    for h in parts {
+        h?.add_to(&mut total);
+    }
+    Ok(total)
+}
+
+/// Four histograms of 16-bit bins, counting every fourth key each: consecutive keys in one
+/// bin (common: weights crowd a few bins) then update different counters, instead of each
+/// increment waiting for the one before.
+struct Lanes(Vec<[u32; 1 << 16]>);
+
+impl Lanes {
+    fn new() -> Self {
+        Self(vec![[0u32; 1 << 16]; 4])
+    }
+
+    /// Count `data`'s keys: their high 16 bits, or (`high_bin`) the low 16 bits of those whose
+    /// high 16 bits are `high_bin`.
+    #[inline(always)]
+    fn count<K: Fn(f32) -> u32>(&mut self, data: &[f32], keyf: K, high_bin: Option<u32>) {
+        let [h0, h1, h2, h3] = self.0.as_mut_slice() else {
+            unreachable!("four lanes")
+        };
+        let mut quads = data.chunks_exact(4);
+        match high_bin {
+            None => {
+                let bin = |x: f32| (keyf(x) >> 16) as usize;
+                for q in quads.by_ref() {
+                    h0[bin(q[0])] += 1;
+                    h1[bin(q[1])] += 1;
+                    h2[bin(q[2])] += 1;
+                    h3[bin(q[3])] += 1;
                 }
-                Some(b) => {
-                    for &x in data {
-                        let k = keyf(x);
-                        if k >> 16 == b {
-                            h[(k & 0xffff) as usize] += 1;
-                        }
+                for &x in quads.remainder() {
+                    h0[bin(x)] += 1;
+                }
+            }
+            Some(b) => {
+                for &x in data {
+                    let k = keyf(x);
+                    if k >> 16 == b {
+                        h0[(k & 0xffff) as usize] += 1;
                     }
                 }
             }
         }
-        h
-    });
-    let mut total = vec![0u64; 1 << 16];
-    for h in parts {
-        for (t, v) in total.iter_mut().zip(h) {
-            *t += v as u64;
+    }
+
+    /// Add the four lanes' counts to `total`.
+    fn add_to(&self, total: &mut [u64]) {
+        for lane in &self.0 {
+            for (t, &c) in total.iter_mut().zip(lane.iter()) {
+                *t += c as u64;
+            }
         }
     }
-    total
 }
 
 /// Find the bin holding the `k`-th (1-based) value: returns (bin, count strictly before it).
@@ -300,11 +361,8 @@ fn locate(hist: &[u64], k: u64) -> (u32, u64) {
     unreachable!("k is at most the number of values")
 }
 
-fn alloc_masks(segments: &[&[f32]]) -> Vec<Vec<u64>> {
-    segments
-        .iter()
-        .map(|s| vec![0u64; s.len().div_ceil(64)])
-        .collect()
+fn alloc_masks(lens: &[usize]) -> Vec<Vec<u64>> {
+    lens.iter().map(|&n| vec![0u64; n.div_ceil(64)]).collect()
 }
 
 /// What [`write_masks`] keeps outright.
@@ -323,17 +381,28 @@ enum Found {
     Equal(u64),
 }
 
-fn write_masks<K>(
-    segments: &[&[f32]],
+fn write_masks<S, K>(
+    segments: &S,
     items: &[Item],
     masks: &mut [Vec<u64>],
     keyf: K,
     bound: Bound,
-) -> Vec<Found>
+) -> Result<Vec<Found>, S::Error>
 where
+    S: Segments + ?Sized,
     K: Fn(f32) -> u32 + Copy + Sync,
 {
-    // Each item owns the mask words of its elements.
+    par_map(item_words(items, masks), |(it, words)| {
+        segments.read(it.segment, it.start..it.end, |data| {
+            mask_item(data, words, keyf, bound)
+        })
+    })
+    .into_iter()
+    .collect()
+}
+
+/// Every item with the mask words of its elements (items own whole words).
+fn item_words<'a>(items: &[Item], masks: &'a mut [Vec<u64>]) -> Vec<(Item, &'a mut [u64])> {
     let mut jobs: Vec<(Item, &mut [u64])> = Vec::with_capacity(items.len());
     for (segment, words) in masks.iter_mut().enumerate() {
         let mut rest: &mut [u64] = words;
@@ -343,35 +412,42 @@ where
             rest = tail;
         }
     }
-    par_map(jobs, |(it, words)| {
-        let data = &segments[it.segment][it.start..it.end];
-        // Keep keys above `top`; keys in `from..=top` need a closer look.
-        let (top, from) = match bound {
-            Bound::High(b) => (b << 16 | 0xffff, b << 16),
-            Bound::Exact(t) => (t, t),
-        };
-        let mut cand = Vec::new();
-        let mut equal = 0u64;
-        for (w, (c, chunk)) in words.iter_mut().zip(data.chunks(64).enumerate()) {
-            let (above, at_least) = compare64(chunk, keyf, top, from);
-            *w = above;
-            let mut inside = at_least & !above;
-            match bound {
-                Bound::High(_) => {
-                    while inside != 0 {
-                        let i = inside.trailing_zeros() as usize;
-                        inside &= inside - 1;
-                        cand.push((keyf(chunk[i]) as u16, (c * 64 + i) as u32));
-                    }
-                }
-                Bound::Exact(_) => equal += inside.count_ones() as u64,
-            }
-        }
+    jobs
+}
+
+/// One item's share of [`write_masks`].
+fn mask_item<K: Fn(f32) -> u32 + Copy>(
+    data: &[f32],
+    words: &mut [u64],
+    keyf: K,
+    bound: Bound,
+) -> Found {
+    // Keep keys above `top`; keys in `from..=top` need a closer look.
+    let (top, from) = match bound {
+        Bound::High(b) => (b << 16 | 0xffff, b << 16),
+        Bound::Exact(t) => (t, t),
+    };
+    let mut cand = Vec::new();
+    let mut equal = 0u64;
+    for (w, (c, chunk)) in words.iter_mut().zip(data.chunks(64).enumerate()) {
+        let (above, at_least) = compare64(chunk, keyf, top, from);
+        *w = above;
+        let mut inside = at_least & !above;
         match bound {
-            Bound::High(_) => Found::Candidates(cand),
-            Bound::Exact(_) => Found::Equal(equal),
+            Bound::High(_) => {
+                while inside != 0 {
+                    let i = inside.trailing_zeros() as usize;
+                    inside &= inside - 1;
+                    cand.push((keyf(chunk[i]) as u16, (c * 64 + i) as u32));
+                }
+            }
+            Bound::Exact(_) => equal += inside.count_ones() as u64,
         }
-    })
+    }
+    match bound {
+        Bound::High(_) => Found::Candidates(cand),
+        Bound::Exact(_) => Found::Equal(equal),
+    }
 }
 
 /// For up to 64 values: bit `i` of the first word is set where `key > top`, of the second
@@ -444,15 +520,19 @@ fn settle_candidates(masks: &mut [Vec<u64>], items: &[Item], found: Vec<Found>, 
 }
 
 /// Keep the keys equal to `t` beyond the first `ties` of them in position order.
-fn settle_ties<K: Fn(f32) -> u32>(
-    segments: &[&[f32]],
+fn settle_ties<S, K>(
+    segments: &S,
     items: &[Item],
     masks: &mut [Vec<u64>],
     keyf: K,
     t: u32,
     found: Vec<Found>,
     mut ties: u64,
-) {
+) -> Result<(), S::Error>
+where
+    S: Segments + ?Sized,
+    K: Fn(f32) -> u32,
+{
     for (it, f) in items.iter().zip(found) {
         let Found::Equal(equal) = f else {
             unreachable!("written with Bound::Exact")
@@ -460,20 +540,23 @@ fn settle_ties<K: Fn(f32) -> u32>(
         if equal == 0 {
             continue;
         }
-        let data = &segments[it.segment][it.start..it.end];
         let mut skip = ties.min(equal);
         ties -= skip;
-        for (i, &x) in data.iter().enumerate() {
-            if keyf(x) == t {
-                if skip > 0 {
-                    skip -= 1;
-                } else {
-                    let e = it.start + i;
-                    masks[it.segment][e / 64] |= 1 << (e % 64);
+        let words = &mut masks[it.segment];
+        segments.read(it.segment, it.start..it.end, |data| {
+            for (i, &x) in data.iter().enumerate() {
+                if keyf(x) == t {
+                    if skip > 0 {
+                        skip -= 1;
+                    } else {
+                        let e = it.start + i;
+                        words[e / 64] |= 1 << (e % 64);
+                    }
                 }
             }
-        }
+        })?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -647,6 +730,87 @@ mod tests {
                 .flatten()
                 .all(|&b| !b)
         );
+    }
+
+    /// The one-pass selection of [`window`] alone: `None` when it cannot settle.
+    fn one_pass(segments: &[Vec<f32>], k: usize) -> Option<Vec<Vec<bool>>> {
+        let refs: Vec<&[f32]> = segments.iter().map(|s| s.as_slice()).collect();
+        let lens = refs.as_slice().lens();
+        let items = work_items(&lens);
+        let bad = |b: u32| !(0x0080..0xff80).contains(&b);
+        let words = window::one_pass(refs.as_slice(), &lens, &items, k as u64, key, bad);
+        let words = words.unwrap_or_else(|never| match never {})?;
+        Some(
+            bit_masks(&lens, words)
+                .iter()
+                .map(BitMask::to_bools)
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn one_pass_settles_exactly_when_the_sample_is_like_the_rest() {
+        let mut state = 0x853c_49e6_748f_ea9bu64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        };
+        let mut a: Vec<f32> = (0..90_000).map(|_| next()).collect();
+        let b: Vec<f32> = (0..33_333).map(|_| next() * 0.5).collect();
+        // Exact ties across items, and a crowd of equal keys at one level.
+        for i in (0..a.len()).step_by(101) {
+            a[i] = 0.25;
+        }
+        let segs = vec![a, b];
+        let n = 123_333;
+        for k in [n / 10, n / 2, (0.9 * n as f64) as usize, n - 2000] {
+            let got = one_pass(&segs, k).expect("the sample places the k-th");
+            assert_eq!(got, reference(&segs, k), "k = {k}");
+            assert_eq!(run(&segs, k, Keys::Scores), got, "k = {k}");
+        }
+    }
+
+    #[test]
+    fn a_sample_unlike_the_rest_falls_back_to_the_exact_passes() {
+        // The head of every item (what the sample reads) is tiny, the rest large: the sample
+        // puts the median among tiny values, where it is not.
+        let n: usize = 20 * CHUNK;
+        let a: Vec<f32> = (0..n)
+            .map(|i| {
+                let v = (i * 7919 % 1000) as f32;
+                if i % CHUNK < CHUNK / 8 {
+                    v * 1e-6
+                } else {
+                    10.0 + v
+                }
+            })
+            .collect();
+        // The same with the large values crowding one high-16-bit bin (the exact path's
+        // second histogram).
+        let level = |i: usize| f32::from_bits(1.0f32.to_bits() + (i * 7 % 5) as u32);
+        let crowded: Vec<f32> = (0..n)
+            .map(|i| {
+                if i % CHUNK < CHUNK / 8 {
+                    1e-6
+                } else {
+                    level(i)
+                }
+            })
+            .collect();
+        for segs in [vec![a], vec![crowded]] {
+            for k in [n / 2, n - 10] {
+                assert!(one_pass(&segs, k).is_none(), "k = {k}");
+                assert_eq!(run(&segs, k, Keys::Scores), reference(&segs, k), "k = {k}");
+            }
+        }
+        // A NaN the sample does not see is found by the pass, and reported by the exact path.
+        let mut b: Vec<f32> = (0..n).map(|i| (i * 7919 % 1000) as f32).collect();
+        b[CHUNK + 900] = f32::NAN;
+        assert!(one_pass(&[b.clone()], n / 2).is_none());
+        let err = prune_lowest(&[&b[..]], n / 2, Keys::Scores).unwrap_err();
+        assert_eq!((err.segment, err.index), (0, CHUNK + 900));
     }
 
     proptest! {

@@ -43,6 +43,7 @@ mod bert;
 mod block_scale;
 mod error;
 mod layers;
+mod lazy;
 mod llama;
 mod mlp;
 mod mobilenet_v2;
@@ -60,6 +61,7 @@ pub use bert::{Bert, BertBlock, BertConfig};
 pub use block_scale::resnet_block_path;
 pub use error::ModelError;
 pub use layers::ConvBn;
+pub use lazy::initialized;
 pub use llama::{DecoderBlock, Llama, LlamaConfig};
 pub use mlp::{Mlp, MlpConfig};
 pub use mobilenet_v2::{

@@ -74,4 +74,58 @@ impl Criterion for Magnitude {
             }
         }
     }
+
+    fn scores_weight_magnitude(&self, granularity: Granularity) -> bool {
+        matches!(granularity, Granularity::Element | Granularity::NM { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::address::param_addresses;
+    use crate::granularity::{Layout, UnitMap};
+    use burn::nn::{Linear, LinearConfig};
+    use burn::prelude::*;
+
+    #[derive(Module, Debug)]
+    struct Net {
+        fc: Linear,
+    }
+
+    /// What `scores_weight_magnitude` promises is what `score` does, at every granularity.
+    #[test]
+    fn declared_magnitude_matches_the_scores() {
+        let net = Net {
+            fc: LinearConfig::new(8, 4).init(&Device::flex()),
+        };
+        let addr = param_addresses(&net).remove(0);
+        let weight = vec![0.5f32; 32];
+        for granularity in [
+            Granularity::Element,
+            Granularity::NM { n: 2, m: 4 },
+            Granularity::Filter,
+            Granularity::Channel,
+            Granularity::Kernel,
+        ] {
+            let units =
+                UnitMap::new(&addr.path, &addr.shape, Layout::of(&addr), granularity).unwrap();
+            for criterion in [Magnitude::l1(), Magnitude::l2(), Magnitude::euclidean()] {
+                let ctx = ScoreContext {
+                    param: &addr,
+                    weight: &weight,
+                    units: &units,
+                    reduction: Reduction::L1,
+                    gradients: None,
+                    batch_norm: None,
+                };
+                let is_magnitude = criterion.score(&ctx).unwrap() == Scores::WeightMagnitude;
+                assert_eq!(
+                    criterion.scores_weight_magnitude(granularity),
+                    is_magnitude,
+                    "{granularity}"
+                );
+            }
+        }
+    }
 }

@@ -153,6 +153,17 @@ pub trait Criterion: Send + Sync {
 
     /// Score one parameter.
     fn score(&self, ctx: &ScoreContext<'_>) -> Result<Scores>;
+
+    /// Whether, at `granularity`, [`score`](Self::score) returns
+    /// [`Scores::WeightMagnitude`] for every parameter, whatever its weights. The pruner then
+    /// ranks the weights piece by piece as it reads them off the device, without calling
+    /// `score` and without holding a copy of every weight (what makes global magnitude
+    /// pruning of a large model run at the speed of reading it). Defaults to `false`, which
+    /// is always correct.
+    fn scores_weight_magnitude(&self, granularity: Granularity) -> bool {
+        let _ = granularity;
+        false
+    }
 }
 
 impl<C: Criterion + ?Sized> Criterion for Box<C> {
@@ -165,6 +176,9 @@ impl<C: Criterion + ?Sized> Criterion for Box<C> {
     fn score(&self, ctx: &ScoreContext<'_>) -> Result<Scores> {
         (**self).score(ctx)
     }
+    fn scores_weight_magnitude(&self, granularity: Granularity) -> bool {
+        (**self).scores_weight_magnitude(granularity)
+    }
 }
 
 impl<C: Criterion + ?Sized> Criterion for std::sync::Arc<C> {
@@ -176,5 +190,8 @@ impl<C: Criterion + ?Sized> Criterion for std::sync::Arc<C> {
     }
     fn score(&self, ctx: &ScoreContext<'_>) -> Result<Scores> {
         (**self).score(ctx)
+    }
+    fn scores_weight_magnitude(&self, granularity: Granularity) -> bool {
+        (**self).scores_weight_magnitude(granularity)
     }
 }

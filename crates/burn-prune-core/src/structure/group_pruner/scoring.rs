@@ -6,8 +6,8 @@ use crate::criterion::{Criterion, GradientNeed, GradientStats, ScoreContext, Sco
 use crate::error::{PruneError, Result};
 use crate::gradients::gradients_for;
 use crate::granularity::{Granularity, Layout, UnitMap};
-use crate::host::{HostFloats, read_params};
-use crate::structure::graph::{DependencyGraph, Group};
+use crate::host::{device_params, par_read};
+use crate::structure::graph::{DependencyGraph, Group, GroupMember};
 use crate::structure::plan::StructuralPlan;
 use burn::module::Module;
 use burn::tensor::Tensor;
@@ -101,55 +101,113 @@ impl GroupPruner {
         }
         let no_grads = HashMap::new();
         let grads = grads.unwrap_or(&no_grads);
-        let paths = member_paths(graph);
-        let mut host = read_params(model, &paths)?;
-        let weights: HashMap<String, HostFloats> = paths
-            .iter()
-            .filter_map(|p| host.remove(p).map(|h| (p.clone(), h.effective())))
-            .collect();
+        let mut member_scores = self.member_scores(model, addresses, graph, grads)?;
         graph
             .groups
             .iter()
-            .map(|g| {
+            .zip(&mut member_scores)
+            .map(|(g, scores)| {
                 if g.prunable() == 0 {
                     return Ok(vec![0.0; g.n_units]);
                 }
-                self.group_scores(g, addresses, &weights, grads)
+                self.group_scores(g, addresses, scores)
             })
             .collect()
     }
 
+    /// Whether member `m` (the parameter at `addr`) takes part in its group's score.
+    ///
+    /// Running statistics are not learned weights and carry no importance; biases are scored
+    /// only when asked for; a BatchNorm criterion reads the group's BatchNorm scales only.
+    fn is_scored(&self, addr: &ParamAddress, m: &GroupMember) -> bool {
+        let needs_bn = self.criterion.needs().batch_norm;
+        !(is_running_stat(&m.path)
+            || (!self.config.score_biases && is_bias(addr))
+            || (needs_bn && !(addr.kind == LayerKind::BatchNorm && m.path.ends_with("gamma"))))
+    }
+
+    /// The per-index scores of every scored member of every group with removable units
+    /// (`[group][member]`, `None` for members not scored).
+    ///
+    /// Each parameter is read once, scored for every group it belongs to (a conv weight's
+    /// outputs in its own group, its inputs in the previous one), and dropped before the
+    /// next: no copy of every weight is held. Parameters are spread over the cores; a read
+    /// error is reported for the first parameter in model order, scoring errors where the
+    /// group walk meets them.
+    fn member_scores<M: Module>(
+        &self,
+        model: &M,
+        addresses: &Addresses,
+        graph: &DependencyGraph,
+        grads: &HashMap<String, GradientStats>,
+    ) -> Result<Vec<Vec<MemberScores>>> {
+        // Which (group, member) each parameter is scored for.
+        let mut wanted: HashMap<&str, Vec<(usize, usize)>> = HashMap::new();
+        for (gi, g) in graph.groups.iter().enumerate() {
+            if g.prunable() == 0 {
+                continue;
+            }
+            for (mi, m) in g.members.iter().enumerate() {
+                if addresses.get(&m.path).is_some_and(|a| self.is_scored(a, m)) {
+                    wanted.entry(m.path.as_str()).or_default().push((gi, mi));
+                }
+            }
+        }
+        let paths: HashSet<String> = wanted.keys().map(|p| p.to_string()).collect();
+        let params = device_params(model, &paths);
+        let scored = par_read(&params, |param| {
+            let weight = param.read_all()?;
+            let scores: Vec<_> = wanted[param.path.as_str()]
+                .iter()
+                .map(|&(gi, mi)| {
+                    let m = &graph.groups[gi].members[mi];
+                    let addr = &addresses[&m.path];
+                    let s = self.axis_scores(addr, &weight, m.axis, grads.get(&m.path));
+                    (gi, mi, s)
+                })
+                .collect();
+            Ok::<_, PruneError>(scores)
+        });
+        let mut out: Vec<Vec<MemberScores>> = graph
+            .groups
+            .iter()
+            .map(|g| g.members.iter().map(|_| None).collect())
+            .collect();
+        for param in scored {
+            for (gi, mi, s) in param? {
+                out[gi][mi] = Some(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Group `g`'s unit scores from its members' per-index `scores` (taken out).
     fn group_scores(
         &self,
         g: &Group,
         addresses: &Addresses,
-        weights: &HashMap<String, HostFloats>,
-        grads: &HashMap<String, GradientStats>,
+        scores: &mut [MemberScores],
     ) -> Result<Vec<f32>> {
         let needs_bn = self.criterion.needs().batch_norm;
         let mut per_member: Vec<Vec<f32>> = Vec::with_capacity(g.members.len());
         let mut unscorable = None;
-        for m in &g.members {
+        for (m, scores) in g.members.iter().zip(scores) {
             let addr = addresses
                 .get(&m.path)
                 .ok_or_else(|| PruneError::PlanMismatch {
                     path: m.path.clone(),
                     reason: "the model has no such parameter".into(),
                 })?;
-            // Running statistics are not learned weights and carry no importance; biases are
-            // scored only when asked for; a BatchNorm criterion reads the group's BatchNorm
-            // scales only.
-            if is_running_stat(&m.path)
-                || (!self.config.score_biases && is_bias(addr))
-                || (needs_bn && !(addr.kind == LayerKind::BatchNorm && m.path.ends_with("gamma")))
-            {
+            if !self.is_scored(addr, m) {
                 continue;
             }
-            let w = weights.get(&m.path).ok_or_else(|| PruneError::Data {
-                path: m.path.clone(),
-                reason: "the parameter was not read".into(),
-            })?;
-            let per_index = match self.axis_scores(addr, w, m.axis, grads.get(&m.path)) {
+            let scores = scores.take().unwrap_or_else(|| {
+                Err(PruneError::Data {
+                    path: m.path.clone(),
+                    reason: "the parameter was not read".into(),
+                })
+            });
+            let per_index = match scores {
                 Ok(scores) => scores,
                 // A criterion that compares whole units (FPGM) cannot score a vector member
                 // (a BatchNorm scale or bias, a conv bias): the group is ranked by its other
@@ -314,6 +372,9 @@ impl GroupPruner {
         StructuralPlan::from_groups(graph, &keep)
     }
 }
+
+/// One member's per-index scores (`None`: not scored, or already taken).
+type MemberScores = Option<Result<Vec<f32>>>;
 
 /// The model's parameters by path.
 pub(super) type Addresses = HashMap<String, ParamAddress>;
