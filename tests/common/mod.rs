@@ -178,3 +178,30 @@ pub fn quadrants(n: usize, seed: u64, device: &Device) -> (Tensor<4>, Tensor<1, 
         Tensor::<1, Int>::from_data(TensorData::new(y, [n]), device),
     )
 }
+
+/// Weights of 90,000 and 33,667 elements (several selection pieces, one not a multiple of 64)
+/// and a small layer: 123,697 weights in all.
+#[derive(Module, Debug)]
+pub struct Wide {
+    pub a: Linear,
+    pub b: Linear,
+    pub c: Linear,
+}
+
+/// The model, with 30% of every weight (the default selection, not the biases) pruned by
+/// installed masks: zeros, the lowest magnitudes, pruned again by any larger global target.
+pub fn wide(device: &Device) -> Wide {
+    device.seed(11);
+    let net = Wide {
+        a: LinearConfig::new(300, 300).init(device),
+        b: LinearConfig::new(257, 131).init(device),
+        c: LinearConfig::new(10, 3).init(device),
+    };
+    burn_prune::PrunerConfig::new(0.3)
+        .with_scope(burn_prune::Scope::Local)
+        .init(burn_prune::criterion::Magnitude::l1())
+        .unwrap()
+        .prune(net)
+        .unwrap()
+        .0
+}

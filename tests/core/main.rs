@@ -12,6 +12,7 @@ mod errors;
 mod granularities;
 mod graph_views;
 mod group_importance;
+mod large_models;
 mod masked_training;
 mod masks_in_model;
 mod output_units;

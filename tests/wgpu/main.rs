@@ -150,3 +150,22 @@ fn gathering_gradients_and_compacting_a_clone_on_wgpu_leave_the_model() {
     assert_eq!(small.blocks[1].bn.running_var.value().dims(), [3]);
     assert_eq!(stats(&valid), before);
 }
+
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --ignored"]
+fn global_magnitude_over_many_pieces_on_wgpu_equals_cpu() {
+    // 123,697 weights with installed masks: read off the GPU in slices, settled in one pass.
+    let model = common::wide(&Device::flex());
+    let on_gpu = model.clone().to_device(&wgpu());
+    for sparsity in [0.6, 0.9] {
+        let pruner = PrunerConfig::new(sparsity)
+            .with_scope(Scope::Global)
+            .init(Magnitude::l1())
+            .unwrap();
+        assert_eq!(
+            pruner.masks(&on_gpu).unwrap(),
+            pruner.masks(&model).unwrap(),
+            "{sparsity}"
+        );
+    }
+}
