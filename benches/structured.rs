@@ -4,16 +4,16 @@
 //!
 //! - `plan/vgg16_cifar`: only the plan of VGG-16 for CIFAR (14.7M weights): score every
 //!   dependency group by L1 and keep 50% of its free channels; the model is traced and grouped
-//!   outside the timed part. 15–16 ms on this 2-core CPU while other builds ran (load 3–4),
-//!   93–97 ms before the weights were read a parameter at a time, in parallel, and reduced in
-//!   lockstep (same runs);
+//!   outside the timed part. 3.98 ms on this 2-core CPU with nothing else running
+//!   (2026-12-05; 93–97 ms in a loaded run before the weights were read a parameter at a
+//!   time, in parallel, and reduced in lockstep);
 //! - `prune/resnet56_32x32`, `prune/vgg16_32x32`, `prune/resnet50_224x224`: trace one forward
 //!   pass, build the dependency groups, rank by L1 and keep 50% of every group's free
-//!   channels, compact the model (what Torch-Pruning's `MetaPruner` + `step()` do: 108 ms,
-//!   118 ms and 536 ms on this CPU); the model is built and initialised outside the timed
-//!   part. Under the same load: 6.5–8.1 ms, 41–49 ms and 261–279 ms (before: 8.3–8.5 ms,
-//!   118–127 ms and 351–352 ms);
-//! - `forward/resnet56_b64_{dense,pruned50}`: forward latency at batch 64 on the flex backend.
+//!   channels, compact the model (what Torch-Pruning's `MetaPruner` + `step()` do: 63–99 ms,
+//!   118 ms and 536 ms on this kind of CPU); the model is built and initialised outside the
+//!   timed part. Same run: 3.3 ms, 15.4 ms and 96.9 ms;
+//! - `forward/resnet56_b64_{dense,pruned50}`: forward latency at batch 64 on the flex backend
+//!   (same run: 249.7 ms and 121.6 ms).
 
 use burn::prelude::*;
 use burn::tensor::Distribution;

@@ -30,23 +30,21 @@
 //! `MALLOC_MMAP_THRESHOLD_` and `MALLOC_TRIM_THRESHOLD_` fixed, dense and masked steps run
 //! alone in fresh processes took the same time).
 //!
-//! Medians (ms per step) on the 2-core CPU machine shared with other builds (load 3–5), flex,
-//! three runs of the command above (criterion median; paired median overhead in brackets):
+//! On the 2-core CPU machine with nothing else running (2026-12-05, flex, release), two runs
+//! (ms per step, criterion's median; the second run with `TRAINING_PAIRED_ROUNDS=20`, its
+//! paired overhead in brackets):
 //!
 //! | batch, run | dense | masked_unstructured_90 | masked_filter_50 |
 //! |---|---|---|---|
-//! | 64, 1 | 927 | 899 (paired −3.8%) | 960 (paired −1.8%) |
-//! | 64, 2 | 860 | 871 (paired −1.0%) | 889 (paired −1.3%) |
-//! | 64, 3 | 1183 | 1124 (paired −0.7%) | 1132 (paired −1.4%) |
-//! | 8, 1 | 132 | 100 (paired +4.1%) | 97 (paired +0.2%) |
-//! | 8, 2 | 105 | 104 (paired −0.1%) | 123 (paired −0.4%) |
-//! | 8, 3 | 99 | 100 (paired +0.7%) | 132 (paired +1.7%) |
+//! | 64, 1 | 318 | 338 | 325 |
+//! | 64, 2 | 284 | 336 (paired +3.1%) | 343 (paired +2.9%) |
+//! | 8, 1 | 43.3 | 42.6 | 43.6 |
+//! | 8, 2 | 43.2 | 42.5 (paired −0.7%) | 42.1 (paired −1.2%) |
 //!
-//! Median over the runs, criterion: batch 64 dense 927, unstructured 899 (−3.0%), filter 960
-//! (+3.6%); paired overhead −1.0% and −1.4% at batch 64, +0.7% and +0.2% at batch 8. The
-//! slow criterion b8 filter medians of runs 2 and 3 are not the masks: measured alone
-//! (`cargo bench --bench training -- b8/masked_filter_50`, then `-- b8/dense`, twice) the
-//! filter-masked step took 98 and 104 ms, the dense one 100 and 101 ms.
+//! Criterion's batch-64 dense median moved by 11% between the two runs, more than any
+//! difference between the variants; the paired figures are the ones to read. In earlier runs
+//! on the machine shared with other builds (load 3–5) the paired overheads were −1.0% and
+//! −1.4% at batch 64, +0.7% and +0.2% at batch 8.
 
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;

@@ -217,6 +217,67 @@ fn latency_cost_measures_once_reuses_its_table_and_meets_a_budget() {
 }
 
 #[test]
+fn calibration_matches_both_measurements() {
+    let device = Device::flex();
+    let model = Small::new(&device);
+    let shape = [4, 3, 12, 12];
+    let forward = |m: &Small, x| m.forward(x);
+    let traced = trace(&model, shape, forward).unwrap();
+    let graph = DependencyGraph::build(&traced, &GraphOptions::default()).unwrap();
+    let config = HardwareConfig::new().with_points_per_axis(3).with_runs(1);
+    let mut cost = LatencyCost::measure(
+        &model,
+        shape,
+        &device,
+        forward,
+        &graph,
+        &mut LatencyTable::default(),
+        &config,
+    )
+    .unwrap();
+    let full: Vec<usize> = graph.groups.iter().map(|g| g.n_units).collect();
+    let half: Vec<usize> = full.iter().map(|n| n.div_ceil(2)).collect();
+    let dense = cost.measured_dense();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * dense.max(b.abs());
+
+    // Bad calibration points are errors, and leave the cost as it was.
+    let before = (cost.cost(&full), cost.cost(&half));
+    let short = cost.calibrate(&half[1..], 1.0).unwrap_err();
+    assert!(matches!(short, MetricsError::Mismatch { .. }), "{short}");
+    let mut wide = half.clone();
+    wide[0] = full[0] + 1;
+    let e = cost.calibrate(&wide, 1.0).unwrap_err();
+    assert!(e.to_string().contains("group 0 keeps"), "{e}");
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let e = cost.calibrate(&half, bad).unwrap_err();
+        assert!(e.to_string().contains("measured latency"), "{e}");
+    }
+    let e = cost.calibrate(&full, dense).unwrap_err();
+    assert!(e.to_string().contains("narrower"), "{e}");
+    assert_eq!((cost.cost(&full), cost.cost(&half)), before);
+
+    // A narrow model measured slower than predicted (what large batches show): the cost then
+    // goes through both measurements, or, where the narrow model's rest outlasts the dense
+    // model's, keeps the dense time and a rest that no longer follows the channels.
+    for slower in [1.05, 1.3, 3.0] {
+        let measured = slower * before.1;
+        cost.calibrate(&half, measured).unwrap();
+        // (Layers timed alone can outlast a short forward pass timed once: no rest is left.)
+        if cost.split(&full).0 <= dense {
+            assert!(close(cost.cost(&full), dense), "{slower}: dense {dense}");
+        }
+        let (rest_full, rest_half) = (cost.split(&full).1, cost.split(&half).1);
+        assert!(
+            close(cost.cost(&half), measured) || close(rest_full, rest_half),
+            "{slower}: {} predicted for {measured} measured",
+            cost.cost(&half)
+        );
+        // More units never cost less.
+        assert!(rest_half <= rest_full + 1e-12);
+    }
+}
+
+#[test]
 fn a_broken_latency_table_is_an_error_naming_the_file() {
     let dir = std::env::temp_dir().join(format!("burn-prune-latency-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

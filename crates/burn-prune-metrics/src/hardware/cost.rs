@@ -45,15 +45,20 @@ impl GroupCost for MacCost {
 /// input and output channel counts ([`LatencyTable`], interpolated between measured widths);
 /// everything else (normalisations, activations, additions, pooling, grouped convolutions)
 /// takes the rest of the measured dense forward time, shared out by its FLOPs and shrinking
-/// with the channels it carries. [`step`](GroupCost::step) is the spacing of the measured
+/// with the channels it carries. [`calibrate`](LatencyCost::calibrate) with the measured time
+/// of one narrower model makes part of that rest independent of the widths, so that the cost
+/// matches both measurements. [`step`](GroupCost::step) is the spacing of the measured
 /// widths: the budget selection moves a group's width from one measured width to the next.
 #[derive(Clone, Debug)]
 pub struct LatencyCost {
     widths: GroupWidths,
     /// For each op, its measured curve (conv and linear layers).
     curves: Vec<Option<LayerCurve>>,
-    /// Milliseconds per full-convention FLOP of the ops without a curve.
+    /// Milliseconds per full-convention FLOP of the ops without a curve (at their kept
+    /// widths).
     rest_per_flop: f64,
+    /// Milliseconds the rest takes whatever the widths (0 until [`LatencyCost::calibrate`]).
+    rest_fixed: f64,
     /// The measured dense forward time.
     measured_dense: f64,
     /// The step, in units, of each group.
@@ -92,33 +97,78 @@ impl LatencyCost {
             curves.push(curve);
         }
         let measured_dense = forward_ms(model, input_shape, device, &forward, config)?;
-        let full: Vec<usize> = widths.units.n.clone();
-        let layers: f64 = widths
-            .ops
-            .iter()
-            .zip(&curves)
-            .filter_map(|(op, c)| c.as_ref().map(|c| layer_ms(op, c, &full, &widths.units)))
-            .sum();
-        let rest_flops: f64 = widths
-            .ops
-            .iter()
-            .zip(&curves)
-            .filter(|(_, c)| c.is_none())
-            .map(|(op, _)| op.op.flops(Convention::Full) as f64)
-            .sum();
-        let rest_per_flop = if rest_flops > 0.0 {
-            (measured_dense - layers).max(0.0) / rest_flops
-        } else {
-            0.0
-        };
         let steps = group_steps(&widths, &curves);
-        Ok(Self {
+        let mut cost = Self {
             widths,
             curves,
-            rest_per_flop,
+            rest_per_flop: 0.0,
+            rest_fixed: 0.0,
             measured_dense,
             steps,
-        })
+        };
+        // Everything that is not a measured layer shares the rest of the dense time.
+        let full = cost.widths.units.n.clone();
+        let rest_flops = cost.rest_flops(&full);
+        if rest_flops > 0.0 {
+            cost.rest_per_flop = (measured_dense - cost.layers_ms(&full)).max(0.0) / rest_flops;
+        }
+        Ok(cost)
+    }
+
+    /// Fit the cost to a second measurement: `measured_ms`, the forward time of the model
+    /// compacted to the widths `kept` (units per group), measured on the same device at the
+    /// same input shape.
+    ///
+    /// Without it, everything that is not a measured layer shrinks in proportion to the
+    /// channels it carries, and the layers run as fast inside the model as alone. Neither is
+    /// quite true (per-op overheads do not shrink; a layer inside the network finds colder
+    /// caches than when it is timed alone), so a plan's predicted time can be well below its
+    /// measured one, most at large batches. Calibrating splits the rest into a part that
+    /// follows the channels and a part that does not, so that the cost equals both
+    /// measurements — the dense model's and this one — and moves linearly between and
+    /// beyond them (as far as a rest of at least zero allows). Where the narrow model's rest
+    /// measures longer than the dense model's, nothing of the rest follows the channels and
+    /// the dense time alone is matched.
+    ///
+    /// Measure a model near the budgets you will ask for, e.g. half of every group's units.
+    pub fn calibrate(&mut self, kept: &[usize], measured_ms: f64) -> Result<()> {
+        let n = &self.widths.units.n;
+        if kept.len() != n.len() {
+            return Err(MetricsError::Mismatch {
+                context: "latency calibration".into(),
+                reason: format!(
+                    "{} kept widths given for {} dependency groups",
+                    kept.len(),
+                    n.len()
+                ),
+            });
+        }
+        if let Some((g, (k, n))) = kept.iter().zip(n).enumerate().find(|(_, (k, n))| k > n) {
+            return Err(MetricsError::invalid(
+                "kept widths",
+                format!("group {g} keeps {k} units of {n}"),
+            ));
+        }
+        if !(measured_ms.is_finite() && measured_ms > 0.0) {
+            return Err(MetricsError::invalid(
+                "measured latency",
+                format!("{measured_ms} ms (expected a positive, finite time)"),
+            ));
+        }
+        let full = n.clone();
+        let (flops_dense, flops_kept) = (self.rest_flops(&full), self.rest_flops(kept));
+        if flops_dense - flops_kept <= 1e-9 * flops_dense {
+            return Err(MetricsError::invalid(
+                "kept widths",
+                "the calibration model carries all the channels of the unmeasured ops: measure a narrower one",
+            ));
+        }
+        let rest_dense = self.measured_dense - self.layers_ms(&full);
+        let rest_kept = measured_ms - self.layers_ms(kept);
+        let per_flop = ((rest_dense - rest_kept) / (flops_dense - flops_kept)).max(0.0);
+        self.rest_per_flop = per_flop;
+        self.rest_fixed = rest_dense - per_flop * flops_dense;
+        Ok(())
     }
 
     /// The dense model's forward time measured when the cost was built, in milliseconds.
@@ -129,22 +179,37 @@ impl LatencyCost {
     /// The part of the predicted time spent in measured layers, and in everything else, at
     /// `kept`.
     pub fn split(&self, kept: &[usize]) -> (f64, f64) {
+        let rest = self.rest_fixed + self.rest_per_flop * self.rest_flops(kept);
+        (self.layers_ms(kept), rest.max(0.0))
+    }
+
+    /// The measured layers' milliseconds at `kept`.
+    fn layers_ms(&self, kept: &[usize]) -> f64 {
         let n = &self.widths.units;
-        let mut layers = 0.0;
-        let mut rest = 0.0;
-        for (op, curve) in self.widths.ops.iter().zip(&self.curves) {
-            match curve {
-                Some(c) => layers += layer_ms(op, c, kept, n),
-                None => {
-                    let scale = match &op.weight {
-                        Some((cin, cout)) => cin.fraction(kept, n) * cout.fraction(kept, n),
-                        _ => op.output.fraction(kept, n),
-                    };
-                    rest += self.rest_per_flop * op.op.flops(Convention::Full) as f64 * scale;
-                }
-            }
-        }
-        (layers, rest)
+        self.widths
+            .ops
+            .iter()
+            .zip(&self.curves)
+            .filter_map(|(op, c)| c.as_ref().map(|c| layer_ms(op, c, kept, n)))
+            .sum()
+    }
+
+    /// The full-convention FLOPs of the ops without a curve, at `kept`.
+    fn rest_flops(&self, kept: &[usize]) -> f64 {
+        let n = &self.widths.units;
+        self.widths
+            .ops
+            .iter()
+            .zip(&self.curves)
+            .filter(|(_, c)| c.is_none())
+            .map(|(op, _)| {
+                let scale = match &op.weight {
+                    Some((cin, cout)) => cin.fraction(kept, n) * cout.fraction(kept, n),
+                    _ => op.output.fraction(kept, n),
+                };
+                op.op.flops(Convention::Full) as f64 * scale
+            })
+            .sum()
     }
 }
 
