@@ -16,6 +16,7 @@ mod large_models;
 mod masked_training;
 mod masks_in_model;
 mod output_units;
+mod quiet_panics;
 mod recurrent;
 mod replay;
 mod shared_state;

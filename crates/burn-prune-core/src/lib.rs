@@ -40,6 +40,7 @@ mod output_layers;
 mod param_value;
 mod pattern;
 mod pruner;
+mod quiet_panic;
 mod report;
 mod scope;
 mod select;

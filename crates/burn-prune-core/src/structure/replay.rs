@@ -11,7 +11,6 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use burn_router::TensorInterpreter;
 use std::collections::{HashMap, HashSet};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// A traced forward pass bound to a model's parameter values, ready to run on backend `B`
 /// (any backend with Burn's IR interpreter: `Flex`, `NdArray`, `Cube` for wgpu/CUDA, ...).
@@ -187,12 +186,9 @@ impl<B: BackendIr> Replay<B> {
             let mut op = op.clone();
             op.visit_mut(&mut marker);
             let name = super::graph::op_name(&op);
-            catch_unwind(AssertUnwindSafe(|| interpreter.register_op(op))).map_err(|panic| {
+            crate::quiet_panic::catch(|| interpreter.register_op(op)).map_err(|panic| {
                 PruneError::Replay {
-                    reason: format!(
-                        "operation #{index} `{name}` failed on the backend: {}",
-                        panic_message(&panic)
-                    ),
+                    reason: format!("operation #{index} `{name}` failed on the backend: {panic}"),
                 }
             })?;
         }
@@ -202,16 +198,16 @@ impl<B: BackendIr> Replay<B> {
                 // Reading with `ReadWrite` hands the tensor over and frees it in the
                 // interpreter.
                 ir.status = TensorStatus::ReadWrite;
-                let read = catch_unwind(AssertUnwindSafe(|| {
+                let read = crate::quiet_panic::catch(|| {
                     burn_std::future::block_on(interpreter.read_tensor_async(ir.clone()))
-                }));
+                });
                 match read {
                     Ok(Ok(data)) => Ok(data),
                     Ok(Err(e)) => Err(PruneError::Replay {
                         reason: format!("reading tensor {:?}: {e:?}", ir.id),
                     }),
                     Err(panic) => Err(PruneError::Replay {
-                        reason: format!("reading tensor {:?}: {}", ir.id, panic_message(&panic)),
+                        reason: format!("reading tensor {:?}: {panic}", ir.id),
                     }),
                 }
             })
@@ -233,14 +229,6 @@ fn input_dtype(ops: &[OperationIr], input: TensorId) -> DType {
         }
     }
     finder.dtype.unwrap_or(DType::F32)
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// Marks the requested tensors read-only wherever they appear, so the interpreter keeps them

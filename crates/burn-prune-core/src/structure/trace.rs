@@ -8,7 +8,6 @@ use burn::backend::ir::{BaseOperationIr, OperationIr};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use std::collections::{BTreeMap, HashMap};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// One parameter as it appears in a trace.
@@ -233,7 +232,7 @@ where
     }
     let (device, _guard) = capture_device();
     let mut found: Option<Result<Captured>> = None;
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
+    let outcome = crate::quiet_panic::catch(|| {
         device.capture_scope(|scope| {
             let model = model.valid().map(&mut ToCapture { device });
             let mut ids = IdCollector::default();
@@ -253,14 +252,9 @@ where
             );
             scope.complete(inputs, outputs)
         })
-    }));
+    });
     let graph = match outcome {
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
+        Err(msg) => {
             return Err(PruneError::Trace {
                 reason: format!("the forward pass panicked: {msg}"),
             });
