@@ -5,6 +5,7 @@ mod common;
 
 mod batch_norm_pairs;
 mod budget;
+mod concurrency;
 mod criteria;
 mod custom_criterion;
 mod custom_op_rule;
