@@ -10,6 +10,7 @@ mod criteria;
 mod custom_criterion;
 mod custom_op_rule;
 mod errors;
+mod fuzz;
 mod granularities;
 mod graph_views;
 mod group_importance;

@@ -220,7 +220,8 @@ impl MaskSet {
         Self::from_envelope(env)
     }
 
-    /// Write to a file: binary when the extension is `.bin` or `.masks`, JSON otherwise.
+    /// Write to a file: binary when the extension is `.bin` or `.masks`, JSON otherwise;
+    /// atomically ([`write_atomic`](crate::write_atomic)).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let bytes = if is_binary(path) {
@@ -228,24 +229,30 @@ impl MaskSet {
         } else {
             self.to_json()?.into_bytes()
         };
-        std::fs::write(path, bytes).map_err(|e| io_error(path, e))
+        crate::write_atomic(path, &bytes).map_err(|e| io_error(path, e))
     }
 
-    /// Read a file written by [`MaskSet::save`] (the format is recognised by its content).
+    /// Read a file written by [`MaskSet::save`] (the format is recognised by its content). A
+    /// malformed file is a [`PruneError::Format`] naming it.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
-        if bytes.starts_with(MAGIC) {
+        let parsed = if bytes.starts_with(MAGIC) {
             Self::from_bytes(&bytes)
         } else {
-            let text = String::from_utf8(bytes).map_err(|_| {
-                PruneError::Format(format!(
-                    "`{}` is neither JSON nor a binary mask set",
-                    path.display()
-                ))
-            })?;
-            Self::from_json(&text)
-        }
+            match String::from_utf8(bytes) {
+                Ok(text) => Self::from_json(&text),
+                Err(_) => Err(PruneError::Format(
+                    "neither JSON nor a binary mask set".into(),
+                )),
+            }
+        };
+        parsed.map_err(|e| match e {
+            PruneError::Format(reason) => {
+                PruneError::Format(format!("`{}`: {reason}", path.display()))
+            }
+            other => other,
+        })
     }
 
     fn from_envelope(env: Envelope) -> Result<Self> {

@@ -348,14 +348,7 @@ impl LatencyTable {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io("creating the directory of", e))?;
         }
-        let tmp = path.with_extension("json.tmp");
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).map_err(|e| io("creating", e))?;
-            f.write_all(text.as_bytes()).map_err(|e| io("writing", e))?;
-            f.sync_all().map_err(|e| io("syncing", e))?;
-        }
-        std::fs::rename(&tmp, path).map_err(|e| io("renaming the temporary file to", e))
+        burn_prune_core::write_atomic(path, text.as_bytes()).map_err(|e| io("writing", e))
     }
 
     /// The curve of `layer` on `device`, measured now unless the table has it.

@@ -266,15 +266,7 @@ impl Checkpoint {
 /// Write `text` to `path` through a temporary file that is synced and then renamed, so a
 /// crash leaves either the old file or the new one, never a part.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write as _;
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    let tmp = path.with_file_name(name);
-    let mut file = std::fs::File::create(&tmp).map_err(AppError::io(&tmp))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(AppError::io(&tmp))?;
-    rename(&tmp, path)
+    burn_prune::write_atomic(path, text.as_bytes()).map_err(AppError::io(path))
 }
 
 fn rename(from: &Path, to: &Path) -> Result<()> {
