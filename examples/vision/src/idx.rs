@@ -13,6 +13,30 @@ use std::path::{Path, PathBuf};
 pub const UBYTE: u8 = 0x08;
 /// The first two bytes of a gzip stream.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// The most bytes a gzip-compressed IDX file may decompress to (Fashion-MNIST's largest
+/// holds 47 MB): a stream that inflates beyond it is rejected before it fills the memory.
+pub const MAX_DECOMPRESSED: u64 = 1 << 30;
+
+/// The decompressed bytes of the gzip stream `raw`, at most `limit` of them.
+fn gunzip(path: &Path, raw: &[u8], limit: u64) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(2).min(limit as usize));
+    GzDecoder::new(raw)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            DataError::corrupt(
+                path,
+                format!("not a readable gzip stream ({e}); truncated download?"),
+            )
+        })?;
+    if out.len() as u64 > limit {
+        return Err(DataError::corrupt(
+            path,
+            format!("decompresses to more than {limit} bytes; not a (Fashion-)MNIST file"),
+        ));
+    }
+    Ok(out)
+}
 
 /// The contents of one IDX file of unsigned bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,23 +56,15 @@ impl IdxArray {
     ///
     /// Errors: a missing file ([`DataError::Missing`] with `hint`), a broken gzip stream, a
     /// wrong magic number, element type or number of dimensions, a header that ends early, a
-    /// zero dimension, and data that is truncated (naming the first incomplete record) or
-    /// longer than the header says — all [`DataError::Corrupt`] naming the file.
+    /// zero dimension, data that is truncated (naming the first incomplete record) or
+    /// longer than the header says, and a gzip stream that decompresses to more than
+    /// [`MAX_DECOMPRESSED`] bytes — all [`DataError::Corrupt`] naming the file.
     pub fn read(path: impl AsRef<Path>, expected_dims: usize, hint: &str) -> Result<Self> {
         let path = path.as_ref();
         let raw = std::fs::read(path)
             .map_err(|source| DataError::read("Fashion-MNIST", path, hint, source))?;
         let bytes = if raw.starts_with(&GZIP_MAGIC) {
-            let mut out = Vec::with_capacity(raw.len() * 2);
-            GzDecoder::new(raw.as_slice())
-                .read_to_end(&mut out)
-                .map_err(|e| {
-                    DataError::corrupt(
-                        path,
-                        format!("not a readable gzip stream ({e}); truncated download?"),
-                    )
-                })?;
-            out
+            gunzip(path, &raw, MAX_DECOMPRESSED)?
         } else {
             raw
         };
@@ -165,4 +181,26 @@ pub fn encode(dims: &[usize], data: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(data);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+
+    #[test]
+    fn a_stream_that_inflates_beyond_the_limit_is_rejected() {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        gz.write_all(&vec![0u8; 10_000]).unwrap();
+        let raw = gz.finish().unwrap();
+        let path = Path::new("bomb.gz");
+        assert_eq!(gunzip(path, &raw, 10_000).unwrap().len(), 10_000);
+        let e = gunzip(path, &raw, 9_999).unwrap_err().to_string();
+        assert!(
+            e.contains("bomb.gz") && e.contains("more than 9999 bytes"),
+            "{e}"
+        );
+    }
 }

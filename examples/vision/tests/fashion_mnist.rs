@@ -761,7 +761,8 @@ fn near_valid() -> impl Strategy<Value = (Vec<u8>, usize)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    // 256 cases (proptest's default); `PROPTEST_CASES=10000` for the long run.
+    #![proptest_config(ProptestConfig::default())]
 
     /// Any bytes: an `IdxArray` consistent with its header, or a `Corrupt` naming the file;
     /// never a panic.
