@@ -244,4 +244,57 @@ epochs = 2
         .unwrap_err();
         assert!(e.contains("two penalties"), "{e}");
     }
+
+    /// The shipped recipes' texts.
+    fn shipped() -> Vec<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+        let mut texts: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        texts.sort();
+        texts
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        // 256 cases (proptest's default); `PROPTEST_CASES=10000` for the long run.
+        #![proptest_config(ProptestConfig::default())]
+
+        /// A shipped recipe with bytes cut, changed or inserted, or any text: a recipe whose
+        /// model spec is a value or a typed error, or an error naming the file; never a
+        /// panic.
+        #[test]
+        fn fuzz_recipes(
+            which in 0usize..8,
+            edits in prop::collection::vec((any::<usize>(), 0u8..3, any::<u8>()), 1..6),
+            raw in ".{0,200}",
+        ) {
+            let texts = shipped();
+            let mut bytes = texts[which % texts.len()].clone().into_bytes();
+            for (at, kind, b) in edits {
+                let i = at % (bytes.len() + 1);
+                match kind {
+                    0 => bytes.truncate(i),
+                    1 if i < bytes.len() => bytes[i] = b,
+                    _ => bytes.insert(i, b),
+                }
+            }
+            let mutated = String::from_utf8_lossy(&bytes).into_owned();
+            for text in [mutated, raw] {
+                match Recipe::parse(&text, Path::new("fuzz.toml")) {
+                    Ok(recipe) => {
+                        for dataset in [DatasetKind::Cifar10, DatasetKind::FashionMnist] {
+                            let _ = recipe.model.spec(dataset);
+                        }
+                    }
+                    Err(e) => {
+                        let shown = e.to_string();
+                        prop_assert!(shown.contains("fuzz.toml"), "{shown}");
+                    }
+                }
+            }
+        }
+    }
 }
