@@ -47,6 +47,8 @@ mod scope;
 mod select;
 mod snapshot;
 pub mod structure;
+#[cfg(test)]
+mod test_rng;
 mod threshold;
 
 pub use address::{LayerKind, ParamAddress, PathStack, is_running_stat, param_addresses};

@@ -697,13 +697,8 @@ mod tests {
     #[test]
     fn radix_candidate_path_matches_reference() {
         // Spread-out values (a sparse k-th bin) with a few exact ties planted across items.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
-        };
+        let mut rng = crate::test_rng::xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut next = || crate::test_rng::unit(rng()) * 4.0 - 2.0;
         let mut a: Vec<f32> = (0..150_000).map(|_| next()).collect();
         let mut b: Vec<f32> = (0..70_001).map(|_| next()).collect();
         for i in (0..a.len()).step_by(997) {
@@ -750,13 +745,8 @@ mod tests {
 
     #[test]
     fn one_pass_settles_exactly_when_the_sample_is_like_the_rest() {
-        let mut state = 0x853c_49e6_748f_ea9bu64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        };
+        let mut rng = crate::test_rng::xorshift(0x853c_49e6_748f_ea9b);
+        let mut next = || crate::test_rng::unit(rng()) * 2.0 - 1.0;
         let mut a: Vec<f32> = (0..90_000).map(|_| next()).collect();
         let b: Vec<f32> = (0..33_333).map(|_| next() * 0.5).collect();
         // Exact ties across items, and a crowd of equal keys at one level.

@@ -477,16 +477,14 @@ mod tests {
 
     #[test]
     fn accumulate_matches_the_reference_to_the_bit() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = crate::test_rng::xorshift(0x2545_f491_4f6c_dd1d);
         let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            let s = rng();
             // Values over many magnitudes, some negative zeros: rounding shows any reordering.
-            match state % 17 {
+            match s % 17 {
                 0 => -0.0,
                 1 => 1e-9,
-                _ => ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * (state % 7) as f32,
+                _ => (crate::test_rng::unit(s) - 0.5) * (s % 7) as f32,
             }
         };
         let cases: Vec<(Vec<usize>, Layout, Granularity)> = vec![
