@@ -60,8 +60,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     std::fs::create_dir_all(&dir)?;
     let plan_path = dir.join("resnet56-plan.json");
     let model_path = dir.join("resnet56-pruned.bpk");
-    std::fs::write(&plan_path, plan.to_json()?)?;
-    small.clone().save_file(&model_path)?;
+    // Written atomically (temporary file, synced, renamed): a crash leaves no half file.
+    burn_prune::write_atomic(&plan_path, plan.to_json()?.as_bytes())?;
+    burn_prune::write_atomic(&model_path, &small.clone().into_record().into_bytes()?)?;
     println!("saved {} and {}", plan_path.display(), model_path.display());
 
     // 4. Reload: a fresh ResNet-56, cut to the planned shapes, then the saved weights.
@@ -89,7 +90,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         rows[rows.len() - 1]
     );
     let plots = report.plot(&dir, "svg")?;
-    std::fs::write(dir.join("report.csv"), report.to_csv())?;
+    burn_prune::write_atomic(dir.join("report.csv"), report.to_csv().as_bytes())?;
     println!(
         "plots and CSV in {}: {} files",
         dir.display(),

@@ -156,4 +156,16 @@ pub enum ModelError {
         /// The axis read.
         axis: usize,
     },
+    /// A configuration with more parameters than [`MAX_PARAMS`](crate::MAX_PARAMS) (or a
+    /// count that overflows): rejected before anything is allocated.
+    #[error(
+        "{model} configuration has more than {limit} parameters (or sizes whose product \
+         overflows): refused before allocating anything; check its sizes"
+    )]
+    TooLarge {
+        /// The model kind.
+        model: &'static str,
+        /// The limit.
+        limit: usize,
+    },
 }

@@ -49,6 +49,7 @@ mod mlp;
 mod mobilenet_v2;
 mod resnet_cifar;
 mod resnet_imagenet;
+mod size;
 mod vgg;
 mod vit;
 
@@ -73,6 +74,7 @@ pub use resnet_cifar::{
     ZeroPadShortcut, li_block_widths,
 };
 pub use resnet_imagenet::{ResNetImagenet, ResNetImagenetConfig, ResidualBlock};
+pub use size::MAX_PARAMS;
 pub use vgg::{
     VGG16_CFG, VGG16_LI_PRUNED_A_CFG, VGG19_CFG, Vgg, VggClassifier, VggConfig, VggFeature,
     VggHead, VggLayer, VggMlpHead,

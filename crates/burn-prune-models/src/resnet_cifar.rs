@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::ModelError;
 use crate::block_scale::{fold_into, resnet_block_path, scale_branch};
 use crate::layers::{ConvBn, ConvSpec, nonzero};
+use crate::size::Tally;
 use burn_prune_core::structure::ModuleConstants;
 use burn_prune_core::structure::ParamShapes;
 use burn_prune_schedule::methods::{BlockId, ResidualStages, ScaledBlock};
@@ -285,8 +286,75 @@ impl ResNetCifarConfig {
             .with_block_widths(Some(blocks)))
     }
 
-    /// Checks the configuration and builds the model on `device`.
+    /// The number of parameters the configuration builds (as
+    /// [`param_count`](crate::param_count) counts them), from the configuration alone.
+    ///
+    /// Errors: an invalid configuration; more than [`MAX_PARAMS`](crate::MAX_PARAMS).
+    ///
+    /// ```
+    /// use burn_prune_models::ResNetCifarConfig;
+    ///
+    /// assert_eq!(ResNetCifarConfig::new(56).param_count().unwrap(), 853_018);
+    /// let absurd = ResNetCifarConfig::new(20).with_stage_widths(Some(vec![16, 32, 1 << 20]));
+    /// assert!(absurd.param_count().is_err());
+    /// ```
+    pub fn param_count(&self) -> Result<usize, ModelError> {
+        let counts = self.resolved_stage_blocks()?;
+        let stage_widths = self.resolved_stage_widths()?;
+        nonzero(self.num_classes, "num_classes")?;
+        nonzero(self.in_channels, "in_channels")?;
+        let mut t = Tally::new("CIFAR ResNet");
+        let total = counts.iter().try_fold(0usize, |a, &n| a.checked_add(n));
+        if let Some(widths) = &self.block_widths
+            && Some(widths.len()) != total
+        {
+            return Err(ModelError::BlockWidthsLength {
+                depth: self.depth,
+                expected: total.unwrap_or(usize::MAX),
+                got: widths.len(),
+            });
+        }
+        let shortcut = self.shortcut;
+        let block = |t: &mut Tally, cin: usize, mid: usize, out: usize, stride: usize| {
+            nonzero(mid, "block width")?;
+            t.conv_bn(cin, mid, 3)?;
+            t.conv_bn(mid, out, 3)?;
+            if !(stride == 1 && cin == out) && shortcut == ShortcutKind::B {
+                t.conv_bn(cin, out, 1)?;
+            }
+            Ok(())
+        };
+        t.conv_bn(self.in_channels, stage_widths[0], 3)?;
+        let mut cin = stage_widths[0];
+        let mut next = 0;
+        for (s, (&out, &n)) in stage_widths.iter().zip(&counts).enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let stride = if s > 0 { 2 } else { 1 };
+            match &self.block_widths {
+                Some(widths) => {
+                    for (i, &mid) in widths[next..next + n].iter().enumerate() {
+                        block(&mut t, cin, mid, out, if i == 0 { stride } else { 1 })?;
+                        cin = out;
+                    }
+                    next += n;
+                }
+                None => {
+                    block(&mut t, cin, out, out, stride)?;
+                    t.repeat(n - 1, |t| block(t, out, out, out, 1))?;
+                    cin = out;
+                }
+            }
+        }
+        t.linear(stage_widths[2], self.num_classes, true)?;
+        Ok(t.total())
+    }
+
+    /// Checks the configuration (its size too: at most [`MAX_PARAMS`](crate::MAX_PARAMS)
+    /// parameters, checked before anything is allocated) and builds the model on `device`.
     pub fn init(&self, device: &Device) -> Result<ResNetCifar, ModelError> {
+        self.param_count()?;
         let counts = self.resolved_stage_blocks()?;
         let widths = self.resolved_block_widths()?;
         let stage_widths = self.resolved_stage_widths()?;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 use crate::layers::{ConvBn, ConvSpec, batch_norm, nonzero};
+use crate::size::Tally;
 use burn_prune_core::structure::ParamShapes;
 
 /// One entry of a VGG `cfg`.
@@ -161,8 +162,40 @@ impl VggConfig {
             .with_in_channels(self.in_channels))
     }
 
+    /// The number of parameters the configuration builds (as
+    /// [`param_count`](crate::param_count) counts them), from the configuration alone.
+    ///
+    /// Errors: more than [`MAX_PARAMS`](crate::MAX_PARAMS) (or sizes whose product
+    /// overflows).
+    ///
+    /// ```
+    /// use burn_prune_models::VggConfig;
+    ///
+    /// assert_eq!(VggConfig::vgg16().param_count().unwrap(), 14_987_722);
+    /// ```
+    pub fn param_count(&self) -> Result<usize, ModelError> {
+        let mut t = Tally::new("VGG");
+        let mut channels = self.in_channels;
+        for layer in &self.cfg {
+            if let VggLayer::Conv(out) = *layer {
+                t.conv_bn(channels, out, 3)?;
+                channels = out;
+            }
+        }
+        match self.head {
+            VggHead::Linear => t.linear(channels, self.num_classes, true)?,
+            VggHead::Mlp { hidden } => {
+                t.linear(channels, hidden, true)?;
+                t.batch_norm(hidden)?;
+                t.linear(hidden, self.num_classes, true)?;
+            }
+        }
+        Ok(t.total())
+    }
+
     /// Checks the configuration and builds the model on `device`.
     pub fn init(&self, device: &Device) -> Result<Vgg, ModelError> {
+        self.param_count()?;
         nonzero(self.num_classes, "num_classes")?;
         if !self.cfg.iter().any(|l| matches!(l, VggLayer::Conv(_))) {
             return Err(ModelError::NoConvolution);

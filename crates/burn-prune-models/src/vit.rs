@@ -12,6 +12,7 @@ use burn_prune_core::structure::ModuleConstants;
 use crate::ModelError;
 use crate::attention::{SelfAttention, SelfAttentionConfig};
 use crate::layers::nonzero;
+use crate::size::Tally;
 
 /// Configuration of a [`ViT`].
 ///
@@ -54,8 +55,50 @@ impl ViTConfig {
         Self::new(28, 1, 7, 64, 4, 4, 16, 128, 10)
     }
 
+    /// The number of parameters the configuration builds (as
+    /// [`param_count`](crate::param_count) counts them), from the configuration alone.
+    ///
+    /// Errors: more than [`MAX_PARAMS`](crate::MAX_PARAMS) (or sizes whose product
+    /// overflows).
+    ///
+    /// ```
+    /// use burn_prune_models::ViTConfig;
+    ///
+    /// assert_eq!(ViTConfig::fashion_mnist().param_count().unwrap(), 138_890);
+    /// ```
+    pub fn param_count(&self) -> Result<usize, ModelError> {
+        let mut t = Tally::new("ViT");
+        let patch_area = Tally::product(&[self.channels, self.patch, self.patch]);
+        let patches = (self.patch > 0)
+            .then(|| self.image / self.patch)
+            .and_then(|side| side.checked_mul(side));
+        let inner = self.n_heads.checked_mul(self.d_head);
+        let (Some(patch_area), Some(patches), Some(inner)) = (patch_area, patches, inner) else {
+            return Err(ModelError::TooLarge {
+                model: "ViT",
+                limit: crate::MAX_PARAMS,
+            });
+        };
+        t.linear(patch_area, self.d_model, true)?;
+        t.add(patches.checked_mul(self.d_model))?;
+        t.repeat(self.depth, |t| {
+            t.batch_norm(self.d_model)?; // a layer norm: weight and bias
+            for _ in 0..3 {
+                t.linear(self.d_model, inner, true)?;
+            }
+            t.linear(inner, self.d_model, true)?;
+            t.batch_norm(self.d_model)?;
+            t.linear(self.d_model, self.d_mlp, true)?;
+            t.linear(self.d_mlp, self.d_model, true)
+        })?;
+        t.batch_norm(self.d_model)?;
+        t.linear(self.d_model, self.classes, true)?;
+        Ok(t.total())
+    }
+
     /// Checks the configuration and builds the model on `device`.
     pub fn init(&self, device: &Device) -> Result<ViT, ModelError> {
+        self.param_count()?;
         for (v, what) in [
             (self.image, "ViT image side"),
             (self.channels, "ViT image channels"),

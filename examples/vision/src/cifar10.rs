@@ -76,7 +76,7 @@ impl Cifar10Dataset {
         for name in files {
             let path = dir.join(&name);
             let bytes = read(&path)?;
-            check(&path, &bytes)?;
+            check_file(&path, &bytes)?;
             records.extend_from_slice(&bytes);
         }
         Ok(Self { records, split })
@@ -100,8 +100,11 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-/// Checks one file's size and labels.
-fn check(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Check the bytes of one CIFAR-10 binary file (read from `path`, which errors name): exactly
+/// [`RECORDS_PER_FILE`] records of [`RECORD_BYTES`] bytes, labels below 10.
+///
+/// Errors: [`DataError::Corrupt`] naming the file, and the record for a bad label.
+pub fn check_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let expected = RECORDS_PER_FILE * RECORD_BYTES;
     if bytes.len() != expected {
         return Err(DataError::Corrupt {

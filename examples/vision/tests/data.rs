@@ -202,3 +202,94 @@ fn augmentation_is_a_padded_crop_and_a_flip() {
         .is_err()
     );
 }
+
+/// A valid CIFAR-10 file (test batch layout), built once.
+fn valid_file() -> &'static [u8] {
+    static FILE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        (0..RECORDS_PER_FILE)
+            .flat_map(|r| {
+                std::iter::once(label(r)).chain((0..IMAGE_BYTES).map(move |p| pixel(r, 0, p)))
+            })
+            .collect()
+    })
+}
+
+/// A change to a valid file.
+#[derive(Clone, Debug)]
+enum Mutation {
+    /// Keep only the first `n` bytes.
+    Truncate(usize),
+    /// Append bytes.
+    Grow(Vec<u8>),
+    /// XOR the byte at `at` (taken modulo the length) with a non-zero value.
+    Flip(usize, u8),
+    /// Set the label of record `r` (modulo the count).
+    Label(usize, u8),
+}
+
+fn mutation() -> impl proptest::strategy::Strategy<Value = Mutation> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0..RECORDS_PER_FILE * RECORD_BYTES).prop_map(Mutation::Truncate),
+        proptest::collection::vec(any::<u8>(), 1..64).prop_map(Mutation::Grow),
+        (any::<usize>(), 1..=255u8).prop_map(|(at, x)| Mutation::Flip(at, x)),
+        (any::<usize>(), any::<u8>()).prop_map(|(r, l)| Mutation::Label(r, l)),
+    ]
+}
+
+proptest::proptest! {
+    // 256 cases (proptest's default); `PROPTEST_CASES=10000` for the long run.
+    #![proptest_config(proptest::prelude::ProptestConfig::default())]
+
+    /// Arbitrary bytes: an error naming the file, never a panic.
+    #[test]
+    fn cifar10_files_of_arbitrary_bytes_are_errors_naming_the_file(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)
+    ) {
+        let path = PathBuf::from("/data/cifar/test_batch.bin");
+        let err = cifar10::check_file(&path, &bytes).unwrap_err();
+        proptest::prop_assert!(err.to_string().contains("test_batch.bin"), "{err}");
+    }
+
+    /// A valid file changed: accepted exactly when it still has the size and labels of the
+    /// format; otherwise an error naming the file, and the record for a bad label.
+    #[test]
+    fn mutated_cifar10_files_are_read_or_named(m in mutation()) {
+        let path = PathBuf::from("/data/cifar/data_batch_3.bin");
+        let mut bytes = valid_file().to_vec();
+        let mut bad_record = None;
+        match &m {
+            Mutation::Truncate(n) => bytes.truncate(*n),
+            Mutation::Grow(more) => bytes.extend_from_slice(more),
+            Mutation::Flip(at, x) => {
+                let at = at % bytes.len();
+                bytes[at] ^= x;
+                if at.is_multiple_of(RECORD_BYTES) && bytes[at] > 9 {
+                    bad_record = Some(at / RECORD_BYTES);
+                }
+            }
+            Mutation::Label(r, l) => {
+                let r = r % RECORDS_PER_FILE;
+                bytes[r * RECORD_BYTES] = *l;
+                if *l > 9 {
+                    bad_record = Some(r);
+                }
+            }
+        }
+        let valid_size = bytes.len() == RECORDS_PER_FILE * RECORD_BYTES;
+        match cifar10::check_file(&path, &bytes) {
+            Ok(()) => proptest::prop_assert!(valid_size && bad_record.is_none(), "{m:?} accepted"),
+            Err(err) => {
+                proptest::prop_assert!(err.to_string().contains("data_batch_3.bin"), "{err}");
+                match err {
+                    DataError::Corrupt { record, .. } => proptest::prop_assert_eq!(
+                        record,
+                        if valid_size { bad_record } else { None }
+                    ),
+                    other => proptest::prop_assert!(false, "{other}"),
+                }
+            }
+        }
+    }
+}

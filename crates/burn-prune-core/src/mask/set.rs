@@ -61,13 +61,15 @@ impl ParamMask {
     }
 
     fn check(&self) -> Result<()> {
-        let numel: usize = self.shape.iter().product();
-        if numel != self.keep.len() {
+        // Checked: a shape read from a file can overflow.
+        let numel = self.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if numel != Some(self.keep.len()) {
             return Err(PruneError::Format(format!(
-                "mask for `{}` has {} bits but its shape {:?} has {numel} elements",
+                "mask for `{}` has {} bits but its shape {:?} has {} elements",
                 self.path,
                 self.keep.len(),
-                self.shape
+                self.shape,
+                numel.map_or("more than usize::MAX".to_string(), |n| n.to_string())
             )));
         }
         Ok(())

@@ -159,12 +159,22 @@ impl StructuralPlan {
         serde_json::to_string_pretty(self).map_err(|e| PruneError::Format(e.to_string()))
     }
 
-    /// Parse JSON written by [`to_json`](Self::to_json), checking that kept indices are in
-    /// range, ascending and on distinct axes.
+    /// Parse JSON written by [`to_json`](Self::to_json), checked with
+    /// [`validate`](Self::validate).
     pub fn from_json(json: &str) -> Result<Self> {
         let plan: Self =
             serde_json::from_str(json).map_err(|e| PruneError::Format(e.to_string()))?;
-        for (path, s) in &plan.params {
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    /// Check that every kept index list is non-empty, ascending and in range, on distinct
+    /// axes of the parameter, and that groups changes shrink to at least one group. Plans
+    /// from [`from_json`](Self::from_json) are checked; [`apply`](Self::apply) and its
+    /// variants check again (a plan can come from anywhere, such as a deserialized struct
+    /// holding one), so a broken plan is an error naming the parameter, never a panic.
+    pub fn validate(&self) -> Result<()> {
+        for (path, s) in &self.params {
             let mut axes = std::collections::BTreeSet::new();
             for k in &s.keep {
                 let bad = k.axis >= s.shape.len()
@@ -188,7 +198,7 @@ impl StructuralPlan {
                 });
             }
         }
-        Ok(plan)
+        Ok(())
     }
 
     /// Total parameter elements removed from a model whose parameters are in the plan.
@@ -287,6 +297,7 @@ impl StructuralPlan {
     /// Cut (or zero) the planned parameters; also returns the Burn modules whose constants
     /// the cut changes.
     fn run<M: Module>(&self, model: M, cut: Cut) -> Result<(M, Vec<ConstantNeed>)> {
+        self.validate()?;
         // Cut a copy of its own: clones of `model` share its BatchNorm running statistics,
         // which the compactor would otherwise cut in place under them.
         let model = crate::deep_clone(&model);

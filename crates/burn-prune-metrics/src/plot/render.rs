@@ -81,7 +81,8 @@ pub(super) fn png<F: Figure>(figure: &F) -> Result<Vec<u8>> {
     encode().map_err(|e| plot_error::<F>(format!("encoding the PNG: {e}")))
 }
 
-/// Renders `figure` in `format` and writes it to `path`, creating missing parent directories.
+/// Renders `figure` in `format` and writes it to `path` atomically (a temporary file synced and
+/// renamed), creating missing parent directories.
 pub(super) fn save<F: Figure>(figure: &F, format: PlotFormat, path: &Path) -> Result<()> {
     let bytes = match format {
         PlotFormat::Svg => svg(figure)?.into_bytes(),
@@ -94,7 +95,7 @@ pub(super) fn save<F: Figure>(figure: &F, format: PlotFormat, path: &Path) -> Re
             source,
         })?;
     }
-    fs::write(path, bytes).map_err(|source| MetricsError::Io {
+    burn_prune_core::write_atomic(path, &bytes).map_err(|source| MetricsError::Io {
         action: "writing".to_owned(),
         path: path.display().to_string(),
         source,

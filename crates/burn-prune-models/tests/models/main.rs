@@ -5,6 +5,7 @@ mod config;
 mod counts;
 mod forward;
 mod shortcut;
+mod size;
 
 use burn::prelude::*;
 

@@ -9,9 +9,9 @@
 //! | `optim.bpk` | the optimizer state, so an interrupted training resumes exactly where it stopped |
 //!
 //! A model is rebuilt by building the configured network, replaying the structural plans
-//! (physically removed channels), installing the masks, then loading the record. Every file
-//! is written to a temporary name and renamed, so an interrupted save leaves the previous
-//! checkpoint intact.
+//! (physically removed channels), installing the masks, then loading the record. The files
+//! change together (see [`Checkpoint::save`]): a save interrupted at any moment, by a crash or
+//! a kill, leaves the previous checkpoint or the new one, whole.
 
 use super::error::{AppError, Result};
 use super::network::{ModelSpec, Network};
@@ -24,6 +24,7 @@ use burn_prune::structure::StructuralPlan;
 use burn_prune::{MaskSet, install_masks, masks_of};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Everything about a run except its tensors.
@@ -161,20 +162,18 @@ pub fn run_dir(runs: &Path, name_or_dir: &str) -> PathBuf {
 }
 
 impl Checkpoint {
-    /// Open the checkpoint in `dir`. Errors: no `meta.json` (naming the directory, and what
-    /// makes one), an unreadable one.
+    /// Open the checkpoint in `dir`, completing a save that was interrupted after its commit
+    /// (when the directory is writable; otherwise the files are read where they are). Errors:
+    /// no `meta.json` (naming the directory, and what makes one), an unreadable one.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        let path = dir.join(META);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            AppError::checkpoint(
-                &dir,
-                format!("no readable {META} ({e}); runs are made by `prune-vision train`, `prune`, `pai`, ..."),
-            )
-        })?;
-        let meta = serde_json::from_str(&text)
-            .map_err(|e| AppError::checkpoint(&path, format!("not a run description: {e}")))?;
-        Ok(Self { dir, meta })
+        let file = MetaFile::read(&dir)?;
+        // Best effort: a read-only run is still read, from the staged files.
+        let _ = file.commit.finish(&dir);
+        Ok(Self {
+            dir,
+            meta: file.meta,
+        })
     }
 
     /// Whether `dir` holds a checkpoint.
@@ -183,6 +182,16 @@ impl Checkpoint {
     }
 
     /// Save `model` (and `optim`, when training continues) with `meta` into `dir`.
+    ///
+    /// The files change together: the new record, masks and optimizer state are first written
+    /// under staging names (`model.bpk.g7`, synced), then `meta.json` is replaced atomically,
+    /// naming them — that is the moment the checkpoint changes — then they are renamed into
+    /// place. A kill at any point leaves the previous checkpoint or the new one, whole: before
+    /// the commit the staged files are ignored (and removed by the next save); after it,
+    /// loading reads the staged files until the renames are done.
+    ///
+    /// For crash tests, the environment variable `PRUNE_VISION_SAVE_PAUSE_MS` makes every step
+    /// of a save wait that many milliseconds, so that kills at random moments land inside saves.
     pub fn save(
         dir: impl AsRef<Path>,
         meta: RunMeta,
@@ -191,82 +200,290 @@ impl Checkpoint {
     ) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(AppError::io(&dir))?;
-        let masks = masks_of(model)?;
+        let previous = if Checkpoint::exists(&dir) {
+            MetaFile::read(&dir)?.commit
+        } else {
+            Commit::default()
+        };
+        previous.finish(&dir)?;
+        remove_uncommitted(&dir, &previous)?;
+
+        let generation = previous.generation + 1;
         let record = |e: burn::store::RecordError, file: &str| {
             AppError::checkpoint(dir.join(file), format!("saving: {e}"))
         };
-        let tmp = dir.join(format!("{MODEL}.tmp"));
-        model
+        let mut staged = Vec::new();
+        let bytes = model
             .clone()
-            .save_file(&tmp)
+            .into_record()
+            .into_bytes()
             .map_err(|e| record(e, MODEL))?;
-        rename(&tmp, &dir.join(MODEL))?;
-        if masks.is_empty() {
-            remove_if_there(&dir.join(MASKS))?;
+        staged.push(Staged::write(&dir, MODEL, generation, &bytes)?);
+        pause();
+        let masks = masks_of(model)?;
+        staged.push(if masks.is_empty() {
+            Staged::remove(MASKS)
         } else {
-            write_atomic(&dir.join(MASKS), &masks.to_json()?)?;
-        }
-        match optim {
+            Staged::write(&dir, MASKS, generation, masks.to_json()?.as_bytes())?
+        });
+        staged.push(match optim {
             Some(optim) => {
-                let tmp = dir.join(format!("{OPTIM}.tmp"));
-                optim.save(&tmp).map_err(|e| record(e, OPTIM))?;
-                rename(&tmp, &dir.join(OPTIM))?;
+                let bytes = optim.into_bytes().map_err(|e| record(e, OPTIM))?;
+                Staged::write(&dir, OPTIM, generation, &bytes)?
             }
-            None => remove_if_there(&dir.join(OPTIM))?,
-        }
-        let json = serde_json::to_string_pretty(&meta)
+            None => Staged::remove(OPTIM),
+        });
+        sync_dir(&dir);
+        pause();
+        let commit = Commit { generation, staged };
+        let file = MetaFile { meta, commit };
+        let json = serde_json::to_string_pretty(&file)
             .map_err(|e| AppError::checkpoint(dir.join(META), e.to_string()))?;
         write_atomic(&dir.join(META), &json)?;
-        Ok(Self { dir, meta })
+        pause();
+        file.commit.finish(&dir)?;
+        Ok(Self {
+            dir,
+            meta: file.meta,
+        })
     }
 
     /// Rebuild the model on `device`: the configured network, cut by the plans, masks
     /// installed, the saved weights loaded. Errors: a record that does not fit (naming the
     /// file and the mismatch).
     pub fn load_model(&self, device: &Device) -> Result<Network> {
-        let mut model = self.meta.model.init(device)?;
+        let meta_path = self.dir.join(META);
+        let described = |what: &str, e: AppError| {
+            AppError::checkpoint(&meta_path, format!("{what} it describes: {e}"))
+        };
+        let mut model = self
+            .meta
+            .model
+            .init(device)
+            .map_err(|e| described("the model", e))?;
         if self.meta.block_scales {
-            model = sparse_structure::add_block_scales(model)?;
+            model = sparse_structure::add_block_scales(model)
+                .map_err(|e| described("the block scales", e))?;
         }
-        for plan in &self.meta.plans {
-            model = plan.apply_with_constants(model)?;
+        for (i, plan) in self.meta.plans.iter().enumerate() {
+            model = plan
+                .apply_with_constants(model)
+                .map_err(|e| described(&format!("structural plan {}", i + 1), e.into()))?;
         }
         let masks = self.masks()?;
         if !masks.is_empty() {
-            model = install_masks(model, &masks)?;
+            let path = self.dir.join(MASKS);
+            model = install_masks(model, &masks).map_err(|e| {
+                AppError::checkpoint(&path, format!("does not fit the described model: {e}"))
+            })?;
         }
-        let path = self.dir.join(MODEL);
-        model.try_load_file(&path).map_err(|e| {
+        let commit = MetaFile::read(&self.dir)?.commit;
+        let path = commit
+            .file(&self.dir, MODEL)
+            .ok_or_else(|| AppError::checkpoint(self.dir.join(MODEL), "missing"))?;
+        let bytes = read_bytes(&path)?;
+        let unfit = |e: burn::store::RecordError| {
             AppError::checkpoint(&path, format!("does not fit the described model: {e}"))
-        })
+        };
+        let record = burn::store::ModuleRecord::from_bytes(bytes).map_err(unfit)?;
+        model.try_load_record(record).map_err(unfit)
     }
 
     /// The saved masks (empty when the model has none).
     pub fn masks(&self) -> Result<MaskSet> {
-        let path = self.dir.join(MASKS);
-        if !path.is_file() {
+        let commit = MetaFile::read(&self.dir)?.commit;
+        let Some(path) = commit.file(&self.dir, MASKS) else {
             return Ok(MaskSet::new());
-        }
+        };
         let json = std::fs::read_to_string(&path).map_err(AppError::io(&path))?;
-        Ok(MaskSet::from_json(&json)?)
+        MaskSet::from_json(&json)
+            .map_err(|e| AppError::checkpoint(&path, format!("not a mask set: {e}")))
     }
 
     /// Load the saved optimizer state into `optim`, when there is one.
     pub fn load_optimizer(&self, optim: ModuleOptimizer) -> Result<ModuleOptimizer> {
-        let path = self.dir.join(OPTIM);
-        if !path.is_file() {
+        let commit = MetaFile::read(&self.dir)?.commit;
+        let Some(path) = commit.file(&self.dir, OPTIM) else {
             return Ok(optim);
-        }
+        };
+        let bytes = read_bytes(&path)?;
         optim
-            .load(&path)
+            .from_bytes(bytes)
             .map_err(|e| AppError::checkpoint(&path, format!("optimizer state: {e}")))
     }
+}
+
+/// `meta.json`: the run's description and which files hold its tensors.
+#[derive(Serialize, Deserialize)]
+struct MetaFile {
+    #[serde(flatten)]
+    meta: RunMeta,
+    /// Absent in runs saved before files were staged (their files carry their plain names).
+    #[serde(default)]
+    commit: Commit,
+}
+
+impl MetaFile {
+    fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(META);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            AppError::checkpoint(
+                dir,
+                format!("no readable {META} ({e}); runs are made by `prune-vision train`, `prune`, `pai`, ..."),
+            )
+        })?;
+        let file: Self = serde_json::from_str(&text)
+            .map_err(|e| AppError::checkpoint(&path, format!("not a run description: {e}")))?;
+        // The commit names files that saves rename and remove: only the checkpoint's own.
+        for s in &file.commit.staged {
+            let known = [MODEL, MASKS, OPTIM].contains(&s.file.as_str());
+            let staging = s.from.as_ref().is_none_or(|f| is_staging_name(f, &s.file));
+            if !(known && staging) {
+                return Err(AppError::checkpoint(
+                    &path,
+                    format!(
+                        "its commit names {:?} (from {:?}): not a file of a checkpoint",
+                        s.file, s.from
+                    ),
+                ));
+            }
+        }
+        Ok(file)
+    }
+}
+
+/// The last save of a checkpoint: its number and the files it replaced or removed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Commit {
+    /// Saves so far.
+    generation: u64,
+    /// The files of this save.
+    staged: Vec<Staged>,
+}
+
+/// One file of a save.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Staged {
+    /// The file's name (`model.bpk`).
+    file: String,
+    /// Its staging name (`model.bpk.g7`), or `None` when the save removes the file.
+    from: Option<String>,
+}
+
+impl Staged {
+    /// Write `bytes` under the staging name of `file` and sync them to disk.
+    fn write(dir: &Path, file: &str, generation: u64, bytes: &[u8]) -> Result<Self> {
+        let from = format!("{file}.g{generation}");
+        let path = dir.join(&from);
+        std::fs::File::create(&path)
+            .and_then(|mut f| {
+                f.write_all(bytes)?;
+                f.sync_all()
+            })
+            .map_err(AppError::io(&path))?;
+        Ok(Self {
+            file: file.into(),
+            from: Some(from),
+        })
+    }
+
+    /// A save that removes `file`.
+    fn remove(file: &str) -> Self {
+        Self {
+            file: file.into(),
+            from: None,
+        }
+    }
+}
+
+impl Commit {
+    /// Where `file` of this checkpoint is now: its staging name until it is renamed, its own
+    /// name after, `None` when the checkpoint has none.
+    fn file(&self, dir: &Path, file: &str) -> Option<PathBuf> {
+        match self.staged.iter().find(|s| s.file == file) {
+            Some(Staged { from: None, .. }) => None,
+            Some(Staged {
+                from: Some(from), ..
+            }) if dir.join(from).is_file() => Some(dir.join(from)),
+            _ => Some(dir.join(file)).filter(|p| p.is_file()),
+        }
+    }
+
+    /// Move the committed files into place (again, after an interruption: every step can
+    /// be repeated).
+    fn finish(&self, dir: &Path) -> Result<()> {
+        for s in &self.staged {
+            let to = dir.join(&s.file);
+            match &s.from {
+                Some(from) if dir.join(from).is_file() => rename(&dir.join(from), &to)?,
+                Some(_) => {}
+                None => remove_if_there(&to)?,
+            }
+        }
+        sync_dir(dir);
+        Ok(())
+    }
+}
+
+/// Remove what an interrupted save left: staging files of saves never committed and
+/// temporary files.
+fn remove_uncommitted(dir: &Path, committed: &Commit) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(AppError::io(dir))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = [META, MODEL, MASKS, OPTIM]
+            .iter()
+            .any(|base| is_staging_name(&name, base) || name == format!("{base}.tmp"));
+        let current = committed
+            .staged
+            .iter()
+            .any(|s| s.from.as_ref() == Some(&name));
+        if ours && !current {
+            remove_if_there(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` is `base.g<digits>`.
+fn is_staging_name(name: &str, base: &str) -> bool {
+    name.strip_prefix(base)
+        .and_then(|rest| rest.strip_prefix(".g"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The pause between the steps of a save asked for by `PRUNE_VISION_SAVE_PAUSE_MS` (crash
+/// tests), none otherwise.
+fn pause() {
+    static PAUSE: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    let pause = PAUSE.get_or_init(|| {
+        std::env::var("PRUNE_VISION_SAVE_PAUSE_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map(std::time::Duration::from_millis)
+    });
+    if let Some(pause) = pause {
+        std::thread::sleep(*pause);
+    }
+}
+
+fn read_bytes(path: &Path) -> Result<burn::tensor::Bytes> {
+    let bytes = std::fs::read(path).map_err(AppError::io(path))?;
+    Ok(burn::tensor::Bytes::from_bytes_vec(bytes))
 }
 
 /// Write `text` to `path` through a temporary file that is synced and then renamed, so a
 /// crash leaves either the old file or the new one, never a part.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
     burn_prune::write_atomic(path, text.as_bytes()).map_err(AppError::io(path))
+}
+
+/// Make renames and removals in `dir` durable (best effort: not every platform can open a
+/// directory).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
 }
 
 fn rename(from: &Path, to: &Path) -> Result<()> {
@@ -277,5 +494,19 @@ fn remove_if_there(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(AppError::io(path)(e)),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_names() {
+        assert!(is_staging_name("model.bpk.g12", MODEL));
+        assert!(!is_staging_name("model.bpk.g", MODEL));
+        assert!(!is_staging_name("model.bpk.gx1", MODEL));
+        assert!(!is_staging_name("model.bpk", MODEL));
+        assert!(!is_staging_name("model.bpk.g1.tmp", MODEL));
     }
 }

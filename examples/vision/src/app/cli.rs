@@ -67,10 +67,10 @@ pub struct Global {
     #[arg(long, default_value_t = 0, global = true)]
     pub seed: u64,
     /// Cap on every stage's epochs.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = epochs_arg)]
     pub max_epochs: Option<usize>,
-    /// Images per training step (overrides recipes and defaults).
-    #[arg(long, global = true)]
+    /// Images per training step (overrides recipes and defaults), at most 4096.
+    #[arg(long, global = true, value_parser = batch_arg)]
     pub batch_size: Option<usize>,
     /// Use only the first N training images.
     #[arg(long, global = true, value_name = "N")]
@@ -253,11 +253,32 @@ pub enum ScratchVariant {
     B,
 }
 
+/// `--batch-size`: 1 to [`MAX_BATCH`](super::train::MAX_BATCH).
+fn batch_arg(text: &str) -> std::result::Result<usize, String> {
+    bounded(text, 1, super::train::MAX_BATCH)
+}
+
+/// `--epochs`, `--max-epochs`: up to [`MAX_EPOCHS`](super::train::MAX_EPOCHS).
+fn epochs_arg(text: &str) -> std::result::Result<usize, String> {
+    bounded(text, 0, super::train::MAX_EPOCHS)
+}
+
+fn bounded(text: &str, min: usize, max: usize) -> std::result::Result<usize, String> {
+    let n: usize = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not a count: {e}"))?;
+    if (min..=max).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("{n} is not in {min}..={max}"))
+    }
+}
+
 /// Training flags; unset ones keep the command's defaults.
 #[derive(Args, Debug, Clone, Default)]
 pub struct TrainFlags {
     /// Epochs.
-    #[arg(long)]
+    #[arg(long, value_parser = epochs_arg)]
     pub epochs: Option<usize>,
     /// Initial learning rate.
     #[arg(long)]

@@ -1,7 +1,7 @@
 //! The networks the command line trains: CIFAR ResNets and VGGs of `burn_prune::models`,
 //! behind one Burn module so every command handles them the same way.
 
-use super::error::Result;
+use super::error::{AppError, Result};
 use crate::DatasetKind;
 use burn::prelude::*;
 use burn_prune::models::{
@@ -119,8 +119,36 @@ impl ModelSpec {
         }
     }
 
+    /// The number of parameters the network has, from its configuration alone.
+    pub fn param_count(&self) -> Result<usize> {
+        Ok(match self {
+            Self::ResNet(c) => c.param_count()?,
+            Self::Vgg(c) => c.param_count()?,
+            Self::ViT(c) => c.param_count()?,
+        })
+    }
+
     /// Build the network on `device` (random initialisation from the device's seed).
+    ///
+    /// Errors: an invalid configuration; one too large to train in this machine's available
+    /// memory (its weights, gradients, optimizer state and a copy: 16 bytes a parameter),
+    /// refused before anything is allocated.
     pub fn init(&self, device: &Device) -> Result<Network> {
+        let params = self.param_count()?;
+        let needed = params.saturating_mul(16) as u64;
+        if let Some(available) = available_memory().filter(|&a| needed > a) {
+            return Err(AppError::invalid(
+                "model",
+                format!(
+                    "{} has {params} parameters: training it needs about {:.1} GB \
+                     (weights, gradients, optimizer state, a copy), more than the {:.1} GB \
+                     of memory available",
+                    self.describe(),
+                    needed as f64 / 1e9,
+                    available as f64 / 1e9
+                ),
+            ));
+        }
         Ok(match self {
             Self::ResNet(c) => Network::ResNet(c.init(device)?),
             Self::Vgg(c) => Network::Vgg(c.init(device)?),
@@ -189,4 +217,13 @@ impl Network {
 /// The forward pass as a function, for tracing and metrics.
 pub fn forward(model: &Network, x: Tensor<4>) -> Tensor<2> {
     model.forward(x)
+}
+
+/// The memory available to new allocations (Linux: `MemAvailable` of `/proc/meminfo`), when
+/// the system says.
+pub fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }

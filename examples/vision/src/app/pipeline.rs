@@ -143,7 +143,7 @@ pub fn run_recipe(ctx: &Context, recipe: &Recipe, fresh: bool) -> Result<()> {
     let path = &report.path;
     let comparison = compare(ctx, recipe, &ours, &report.runs)?;
     let file = ctx.runs.join(format!("{}-comparison.md", recipe.name));
-    std::fs::write(&file, &comparison).map_err(super::error::AppError::io(&file))?;
+    super::checkpoint::write_atomic(&file, &comparison)?;
     println!(
         "\n{comparison}\nreport: {}\ncomparison: {}",
         path.display(),

@@ -23,6 +23,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
+/// The largest batch a run takes: 4,096 CIFAR images already hold several GB of activations
+/// in a ResNet's training step.
+pub const MAX_BATCH: usize = 4096;
+
+/// The most epochs a run takes (more is a typo: 10,000 epochs of CIFAR-10 take months here).
+pub const MAX_EPOCHS: usize = 10_000;
+
 /// How a run trains.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -98,12 +105,21 @@ impl TrainConfig {
         }
     }
 
-    /// Errors: a zero batch or epoch count, non-positive or non-finite rates, milestones
-    /// outside `(0, 1)`.
+    /// Errors: a zero batch, a batch above [`MAX_BATCH`] or epochs above [`MAX_EPOCHS`],
+    /// non-positive or non-finite rates, milestones outside `(0, 1)`.
     pub fn check(&self) -> Result<()> {
         let bad = |what: &str, reason: String| Err(AppError::invalid(what, reason));
-        if self.batch_size == 0 {
-            return bad("batch size", "must be at least 1".into());
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH {
+            return bad(
+                "batch size",
+                format!("{} is not in 1..={MAX_BATCH}", self.batch_size),
+            );
+        }
+        if self.epochs > MAX_EPOCHS {
+            return bad(
+                "epochs",
+                format!("{} is more than {MAX_EPOCHS}", self.epochs),
+            );
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("learning rate", format!("{} must be positive", self.lr));
@@ -317,6 +333,13 @@ impl Trainer<'_> {
                 images_per_second: n as f64 / train_seconds,
                 seconds: started.elapsed().as_secs_f64(),
             };
+            meta.history.push(log.clone());
+            hooks.save_state(&model, &mut meta.values);
+            meta.epochs_done = epoch + 1;
+            meta.finished = meta.epochs_done == config.epochs && hooks.finishes_run();
+            let keep_optim = (!meta.finished).then_some(&optim);
+            Checkpoint::save(dir, meta.clone(), &model, keep_optim)?;
+            // Printed once saved: an epoch the user saw finish survives any crash.
             bar.suspend(|| {
                 println!(
                     "[{}] epoch {:>3}/{}  lr {:.4}  loss {:.3}  train {:>5.1}%  test {:>5.1}%  {:.0} img/s",
@@ -330,12 +353,6 @@ impl Trainer<'_> {
                     log.images_per_second
                 )
             });
-            meta.history.push(log);
-            hooks.save_state(&model, &mut meta.values);
-            meta.epochs_done = epoch + 1;
-            meta.finished = meta.epochs_done == config.epochs && hooks.finishes_run();
-            let keep_optim = (!meta.finished).then_some(&optim);
-            Checkpoint::save(dir, meta.clone(), &model, keep_optim)?;
             if !meta.finished && self.stop_after_epochs == Some(epoch + 1 - first) {
                 bar.finish_and_clear();
                 return Err(AppError::Stopped {
