@@ -4,6 +4,7 @@
 mod common;
 
 mod custom_schedule;
+mod data_parallel;
 mod methods;
 mod scheduled;
 mod schedules;

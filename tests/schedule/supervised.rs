@@ -86,8 +86,8 @@ impl InferenceStep for Net {
 
 #[derive(Clone, Debug)]
 pub struct Batch {
-    x: Tensor<4>,
-    y: Tensor<1, Int>,
+    pub x: Tensor<4>,
+    pub y: Tensor<1, Int>,
 }
 
 #[derive(Clone, Debug)]
@@ -96,7 +96,7 @@ pub struct Item {
     y: i64,
 }
 
-struct ItemBatcher;
+pub struct ItemBatcher;
 impl Batcher<Item, Batch> for ItemBatcher {
     fn batch(&self, items: Vec<Item>, device: &Device) -> Batch {
         let n = items.len();
@@ -109,7 +109,7 @@ impl Batcher<Item, Batch> for ItemBatcher {
     }
 }
 
-fn items(n: usize, seed: u64) -> Vec<Item> {
+pub fn items(n: usize, seed: u64) -> Vec<Item> {
     let (x, y) = quadrants(n, seed, &Device::flex());
     let x = x.into_data().try_into_vec_as::<f32>().unwrap();
     let y = y.into_data().try_into_vec_as::<i64>().unwrap();
