@@ -9,6 +9,7 @@ mod concurrency;
 mod criteria;
 mod custom_criterion;
 mod custom_op_rule;
+mod empty;
 mod errors;
 mod fuzz;
 mod granularities;

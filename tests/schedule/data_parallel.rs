@@ -334,9 +334,21 @@ fn devices() -> Vec<Device> {
     vec![Device::flex().autodiff(), Device::ndarray().autodiff()]
 }
 
-/// `net` trained on two devices, data-parallel: each gets one half of `data`.
+/// `net` trained on two devices (flex and ndarray), data-parallel: each gets one half of
+/// `data`.
 fn data_parallel(net: Net, data: Vec<Item>, epochs: usize, name: &str) -> Net {
-    let strategy = ExecutionStrategy::multi(devices(), MultiDeviceOptim::OptimMainDevice);
+    data_parallel_on(devices(), net, data, epochs, name)
+}
+
+/// [`data_parallel`] on `devices`.
+fn data_parallel_on(
+    devices: Vec<Device>,
+    net: Net,
+    data: Vec<Item>,
+    epochs: usize,
+    name: &str,
+) -> Net {
+    let strategy = ExecutionStrategy::multi(devices, MultiDeviceOptim::OptimMainDevice);
     train(net, strategy, data, BATCH, epochs, name)
 }
 
@@ -433,19 +445,21 @@ fn fresh(batch_norm: bool, method: Method, seed: u64) -> Net {
 /// ndarray (measured: at most 8e-8 of the largest weight).
 const TOLERANCE: f32 = 1e-5;
 
+/// AGP to 70% in 4 updates, every 2 steps from step 2.
+fn agp() -> Method {
+    let pruner = ScheduledPrunerConfig::new(
+        GradualConfig::agp(0.7, 4)
+            .with_interval(2)
+            .with_begin(2)
+            .into(),
+    )
+    .init(Magnitude::l1())
+    .unwrap();
+    Method::Agp(Box::new(pruner))
+}
+
 #[test]
 fn agp_under_data_parallel_training() {
-    let agp = || {
-        let pruner = ScheduledPrunerConfig::new(
-            GradualConfig::agp(0.7, 4)
-                .with_interval(2)
-                .with_begin(2)
-                .into(),
-        )
-        .init(Magnitude::l1())
-        .unwrap();
-        Method::Agp(Box::new(pruner))
-    };
     let net = fresh(false, agp(), 11);
     let initial = state(&net);
     let log = net.log.clone();
@@ -562,4 +576,23 @@ fn slimming_under_data_parallel_training() {
             a - b
         );
     }
+}
+
+/// The same AGP run with a GPU worker (wgpu) beside the CPU's: the same invariants, and the
+/// result of the flex + ndarray run.
+#[cfg(feature = "wgpu")]
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe); run by .ci/run with --features wgpu -- --ignored"]
+fn agp_under_data_parallel_training_with_a_wgpu_worker() {
+    let devices = vec![
+        Device::flex().autodiff(),
+        Device::wgpu(DeviceKind::DefaultDevice).autodiff(),
+    ];
+    let net = fresh(false, agp(), 11);
+    let initial = state(&net);
+    let log = net.log.clone();
+    let with_gpu = data_parallel_on(devices, net, items(IMAGES, 1), 3, "agp-wgpu");
+    check_log(&log, &initial, 3 * STEPS_PER_EPOCH);
+    let cpus = data_parallel(fresh(false, agp(), 11), items(IMAGES, 1), 3, "agp-cpus");
+    assert_same_result(&with_gpu, &cpus, 1e-4);
 }

@@ -70,7 +70,9 @@ impl ParamSelector {
         Ok(())
     }
 
-    /// Apply the selection to a model's parameter list, keeping the model's order.
+    /// Apply the selection to a model's parameter list, keeping the model's order. A
+    /// parameter without elements (a layer of width zero) is never selected: it has nothing to
+    /// prune, and Burn cannot reshape it.
     pub fn select<'a>(&self, params: &'a [ParamAddress]) -> Result<Vec<&'a ParamAddress>> {
         let include = compile(&self.include)?;
         let exclude = compile(&self.exclude)?;
@@ -87,6 +89,7 @@ impl ParamSelector {
         let selected: Vec<&ParamAddress> = params
             .iter()
             .filter(|a| !a.running_stat)
+            .filter(|a| a.shape.iter().all(|&d| d > 0))
             .filter(|a| {
                 if include.is_empty() {
                     a.is_default_prunable()

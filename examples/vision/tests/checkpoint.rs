@@ -326,3 +326,41 @@ fn interrupted_saves_leave_one_whole_checkpoint() {
     opened.load_model(&Device::flex()).unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A run whose description asks for an absurd network: refused before anything is allocated,
+/// naming `meta.json` and the limit (the parameter cap, or the memory available).
+#[test]
+fn absurd_models_in_a_run_are_refused_before_allocation() {
+    let dir = case_dir("absurd");
+    let meta = String::from_utf8(valid_run()[0].1.clone()).unwrap();
+    let absurd = |widths: &str| meta.replace("\"stage_widths\": null", widths);
+    assert_ne!(absurd("x"), meta, "the run names its stage widths");
+
+    // 2.2e10 parameters: over the cap (2^32).
+    run_with(
+        &dir,
+        "meta.json",
+        absurd("\"stage_widths\": [16, 32, 20000]").as_bytes(),
+    );
+    let e = load_all(&dir).unwrap_err().to_string();
+    assert!(
+        e.contains("meta.json") && e.contains("4294967296 parameters"),
+        "{e}"
+    );
+
+    // 3.5e9 parameters: under the cap, 56 GB to train: refused when the machine has less.
+    run_with(
+        &dir,
+        "meta.json",
+        absurd("\"stage_widths\": [16, 32, 8000]").as_bytes(),
+    );
+    let e = load_all(&dir).unwrap_err().to_string();
+    let available = burn_prune_vision::app::network::available_memory();
+    if available.is_some_and(|a| a < 56_000_000_000) {
+        assert!(
+            e.contains("meta.json") && e.contains("GB of memory available"),
+            "{e}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

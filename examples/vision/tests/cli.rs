@@ -931,3 +931,29 @@ fn sparse_structure_selection_on_wgpu_equals_cpu() {
     assert!(diff < 1e-3, "logits differ by {diff}");
     std::fs::remove_dir_all(&runs).ok();
 }
+
+/// Absurd sizes on the command line: refused by the parser, before anything is built.
+#[test]
+fn absurd_batches_and_epochs_are_refused() {
+    let runs = temp_dir("absurd");
+    for (args, expected) in [
+        (
+            vec!["--batch-size", "100000", "train"],
+            "100000 is not in 1..=4096",
+        ),
+        (vec!["--batch-size", "0", "train"], "0 is not in 1..=4096"),
+        (
+            vec!["train", "--epochs", "99999999"],
+            "99999999 is not in 0..=10000",
+        ),
+        (
+            vec!["--batch-size", "18446744073709551616", "train"],
+            "not a count",
+        ),
+    ] {
+        let out = small_cifar10(&runs, &args);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(expected), "{}", text(&out));
+    }
+    std::fs::remove_dir_all(&runs).ok();
+}

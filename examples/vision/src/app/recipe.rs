@@ -187,6 +187,12 @@ impl Recipe {
         if let Some(p) = &self.prune {
             p.check().map_err(|e| format!("[prune]: {e}"))?;
         }
+        // Training settings (batch and epoch limits included) checked now, not at training.
+        for (table, config) in [("[train]", &self.train), ("[finetune]", &self.finetune)] {
+            if let Some(c) = config {
+                c.check().map_err(|e| format!("{table}: {e}"))?;
+            }
+        }
         if self.slimming.is_some() && self.sparse_structure.is_some() {
             return Err("[slimming] and [sparse_structure] are two penalties: give one".into());
         }
@@ -223,6 +229,35 @@ epochs = 2
 
     fn parse(tail: &str) -> std::result::Result<Recipe, String> {
         Recipe::parse(&format!("{HEAD}{tail}"), Path::new("sss.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn absurd_training_settings_are_errors_when_the_recipe_is_read() {
+        let base = "[sparse_structure]\npenalty = 0.1\n[prune]\nmethod = \"sparse-structure\"\n";
+        // The head ends inside [train]: a first line goes there.
+        for (tail, table, expected) in [
+            (
+                format!("batch_size = 1000000000\n{base}"),
+                "[train]",
+                "batch size",
+            ),
+            (
+                format!("{base}[finetune]\nepochs = 100000000\n"),
+                "[finetune]",
+                "epochs",
+            ),
+            (
+                format!("{base}[finetune]\nbatch_size = 0\n"),
+                "[finetune]",
+                "batch size",
+            ),
+        ] {
+            let e = parse(&tail).unwrap_err();
+            assert!(
+                e.contains("sss.toml") && e.contains(table) && e.contains(expected),
+                "{e}"
+            );
+        }
     }
 
     #[test]
