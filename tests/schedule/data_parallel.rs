@@ -40,6 +40,8 @@ use burn_prune::schedule::methods::{
 };
 use burn_prune::schedule::{GradualConfig, PruningStep, ScheduledPruner, ScheduledPrunerConfig};
 use burn_prune::{MaskSet, ParamSnapshot, masks_of, param_addresses};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -437,8 +439,21 @@ fn assert_same_result(a: &Net, b: &Net, tolerance: f32) {
 
 fn fresh(batch_norm: bool, method: Method, seed: u64) -> Net {
     let device = Device::flex().autodiff();
-    device.seed(seed);
-    burn_prune::models::initialized(Net::new(batch_norm, method, &device))
+    let net = burn_prune::models::initialized(Net::new(batch_norm, method, &device));
+    // Values from a generator of the test's own: the device's generator is shared with the
+    // tests running beside this one, so two models built from one device seed can differ.
+    let mut rng = StdRng::seed_from_u64(seed);
+    let built = ParamSnapshot::capture(&net).unwrap();
+    let values = built
+        .paths()
+        .map(|path| {
+            let shape = built.get(path).unwrap().shape().to_vec();
+            let n = shape.iter().product();
+            let v: Vec<f32> = (0..n).map(|_| rng.random_range(-0.5..0.5)).collect();
+            (path.to_string(), TensorData::new(v, shape))
+        })
+        .collect();
+    ParamSnapshot::from_values(values).restore(net).unwrap()
 }
 
 /// Float tolerance between the two runs: the same arithmetic in another order, on flex and
