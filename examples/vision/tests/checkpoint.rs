@@ -248,7 +248,7 @@ proptest! {
     }
 }
 
-/// The valid run loads, and what loads is what was saved.
+/// The valid run loads, and so does one saved before saves were staged.
 #[test]
 fn the_valid_run_loads() {
     let dir = case_dir("valid");
@@ -256,6 +256,13 @@ fn the_valid_run_loads() {
         run_with(&dir, name, bytes);
     }
     load_all(&dir).unwrap();
+    // A run saved before saves were staged: no commit in `meta.json`, files under their names.
+    let mut meta: serde_json::Value = serde_json::from_slice(&valid_run()[0].1).unwrap();
+    assert!(meta.as_object_mut().unwrap().remove("commit").is_some());
+    run_with(&dir, "meta.json", meta.to_string().as_bytes());
+    load_all(&dir).unwrap();
+    let run = Checkpoint::open(&dir).unwrap();
+    assert!(!run.masks().unwrap().is_empty());
     std::fs::remove_dir_all(&dir).ok();
 }
 
