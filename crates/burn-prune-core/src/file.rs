@@ -28,7 +28,9 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> std::io::Result<()>
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    sync_dir(path);
+    if let Some(dir) = path.parent() {
+        sync_dir(dir);
+    }
     Ok(())
 }
 
@@ -39,10 +41,13 @@ fn temporary(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Make the rename itself durable (best effort: not every platform can open a directory).
-fn sync_dir(path: &Path) {
+/// Make the renames, creations and removals in `dir` durable: sync the directory itself (best
+/// effort: not every platform can open a directory, and nothing is reported). An empty path is
+/// the current directory.
+pub fn sync_dir(dir: impl AsRef<Path>) {
     #[cfg(unix)]
-    if let Some(dir) = path.parent() {
+    {
+        let dir = dir.as_ref();
         let dir = if dir.as_os_str().is_empty() {
             Path::new(".")
         } else {
@@ -53,7 +58,7 @@ fn sync_dir(path: &Path) {
         }
     }
     #[cfg(not(unix))]
-    let _ = path;
+    let _ = dir;
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub use address::{LayerKind, ParamAddress, PathStack, is_running_stat, param_add
 pub use criterion::{Criterion, GradientNeed, GradientStats, Needs, ScoreContext, Scores};
 pub use deep_clone::deep_clone;
 pub use error::{PruneError, Result};
-pub use file::write_atomic;
+pub use file::{sync_dir, write_atomic};
 pub use granularity::{Granularity, Layout, Reduction, UnitMap};
 pub use mask::{
     BitMask, MaskSet, ParamMask, PruneMask, install_masks, masks_of, remove_masks, zero_pruned,

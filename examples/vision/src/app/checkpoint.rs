@@ -21,7 +21,7 @@ use crate::DatasetKind;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn_prune::structure::StructuralPlan;
-use burn_prune::{MaskSet, install_masks, masks_of};
+use burn_prune::{MaskSet, install_masks, masks_of, sync_dir};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -270,14 +270,14 @@ impl Checkpoint {
                 .apply_with_constants(model)
                 .map_err(|e| described(&format!("structural plan {}", i + 1), e.into()))?;
         }
-        let masks = self.masks()?;
+        let commit = MetaFile::read(&self.dir)?.commit;
+        let masks = self.masks_in(&commit)?;
         if !masks.is_empty() {
             let path = self.dir.join(MASKS);
             model = install_masks(model, &masks).map_err(|e| {
                 AppError::checkpoint(&path, format!("does not fit the described model: {e}"))
             })?;
         }
-        let commit = MetaFile::read(&self.dir)?.commit;
         let path = commit
             .file(&self.dir, MODEL)
             .ok_or_else(|| AppError::checkpoint(self.dir.join(MODEL), "missing"))?;
@@ -291,7 +291,11 @@ impl Checkpoint {
 
     /// The saved masks (empty when the model has none).
     pub fn masks(&self) -> Result<MaskSet> {
-        let commit = MetaFile::read(&self.dir)?.commit;
+        self.masks_in(&MetaFile::read(&self.dir)?.commit)
+    }
+
+    /// The masks `commit` names.
+    fn masks_in(&self, commit: &Commit) -> Result<MaskSet> {
         let Some(path) = commit.file(&self.dir, MASKS) else {
             return Ok(MaskSet::new());
         };
@@ -476,14 +480,6 @@ fn read_bytes(path: &Path) -> Result<burn::tensor::Bytes> {
 /// crash leaves either the old file or the new one, never a part.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
     burn_prune::write_atomic(path, text.as_bytes()).map_err(AppError::io(path))
-}
-
-/// Make renames and removals in `dir` durable (best effort: not every platform can open a
-/// directory).
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
 }
 
 fn rename(from: &Path, to: &Path) -> Result<()> {

@@ -222,8 +222,18 @@ pub fn forward(model: &Network, x: Tensor<4>) -> Tensor<2> {
 /// The memory available to new allocations (Linux: `MemAvailable` of `/proc/meminfo`), when
 /// the system says.
 pub fn available_memory() -> Option<u64> {
+    meminfo("MemAvailable")
+}
+
+/// The machine's memory (Linux: `MemTotal` of `/proc/meminfo`), when the system says.
+pub fn total_memory() -> Option<u64> {
+    meminfo("MemTotal")
+}
+
+/// A field of `/proc/meminfo`, in bytes.
+fn meminfo(field: &str) -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let line = info.lines().find(|l| l.split(':').next() == Some(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kib.checked_mul(1024)
 }

@@ -163,13 +163,8 @@ fn machine() -> String {
             .and_then(|l| l.split(':').nth(1))
             .map(|s| s.trim().to_string())
     });
-    let memory = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
-        t.lines()
-            .find(|l| l.starts_with("MemTotal"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| format!("{:.0} GiB", kb / 1024.0 / 1024.0))
-    });
+    let memory = super::super::network::total_memory()
+        .map(|bytes| format!("{:.0} GiB", bytes as f64 / (1u64 << 30) as f64));
     let mut s = format!("{cores} cores");
     if let Some(cpu) = cpu {
         s = format!("{cpu}, {s}");
