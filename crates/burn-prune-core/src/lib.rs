@@ -64,6 +64,7 @@ pub use output_layers::OutputLayers;
 pub use param_value::param_value_from;
 pub use pattern::PathPattern;
 pub use pruner::{Pruner, PrunerConfig};
+pub use quiet_panic::catch as catch_panic;
 pub use report::{ParamSparsity, SparsityReport};
 pub use scope::{Scope, lamp, lamp_scores};
 pub use select::ParamSelector;

@@ -39,7 +39,19 @@ fn install() {
 
 /// `f()`, or, if it panics, the panic's message and where it happened (`message (at
 /// file:line)`), with nothing printed.
-pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+///
+/// For code that calls into Burn where Burn panics on bad input instead of returning an error
+/// (tracing a user's forward pass, replaying operations, loading a damaged optimizer record):
+/// the caller turns the message into its own typed error. Not a substitute for checking what
+/// can be checked first.
+///
+/// ```
+/// let ok = burn_prune_core::catch_panic(|| 2 + 2);
+/// assert_eq!(ok, Ok(4));
+/// let err = burn_prune_core::catch_panic(|| -> u8 { panic!("bad record") }).unwrap_err();
+/// assert!(err.starts_with("bad record (at "), "{err}");
+/// ```
+pub fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     install();
     DEPTH.with(|d| d.set(d.get() + 1));
     let outcome = catch_unwind(AssertUnwindSafe(f));

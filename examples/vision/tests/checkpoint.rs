@@ -371,3 +371,31 @@ fn absurd_models_in_a_run_are_refused_before_allocation() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Found by the long fuzz run: a bit flipped in the optimizer record's metadata left a tensor
+/// without a parameter id, and Burn's `ModuleOptimizer::load_record` panics on that. Here the
+/// valid record is rewritten with every tensor's id dropped: an error naming `optim.bpk`.
+#[test]
+fn an_optimizer_record_without_parameter_ids_is_an_error() {
+    let dir = case_dir("optim-ids");
+    let valid = &valid_run()[3];
+    assert_eq!(valid.0, "optim.bpk");
+    let reader =
+        burn_pack::Reader::from_bytes(burn_pack::Bytes::from_bytes_vec(valid.1.clone())).unwrap();
+    let tensors: Vec<burn_pack::Tensor> = reader
+        .into_tensors()
+        .unwrap()
+        .into_iter()
+        .map(|t| {
+            let (name, dtype, shape, id, bytes) = t.into_parts().unwrap();
+            assert!(id.is_some(), "the valid record carries ids");
+            burn_pack::Tensor::new(name, dtype, shape, None, bytes)
+        })
+        .collect();
+    assert!(!tensors.is_empty());
+    let without_ids = burn_pack::Writer::new(tensors).into_bytes().unwrap();
+    run_with(&dir, "optim.bpk", &without_ids);
+    let e = load_all(&dir).unwrap_err().to_string();
+    assert!(e.contains("optim.bpk") && e.contains("parameter id"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -21,7 +21,7 @@ use crate::DatasetKind;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn_prune::structure::StructuralPlan;
-use burn_prune::{MaskSet, install_masks, masks_of, sync_dir};
+use burn_prune::{MaskSet, catch_panic, install_masks, masks_of, sync_dir};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -282,11 +282,15 @@ impl Checkpoint {
             .file(&self.dir, MODEL)
             .ok_or_else(|| AppError::checkpoint(self.dir.join(MODEL), "missing"))?;
         let bytes = read_bytes(&path)?;
-        let unfit = |e: burn::store::RecordError| {
+        let unfit = |e: String| {
             AppError::checkpoint(&path, format!("does not fit the described model: {e}"))
         };
-        let record = burn::store::ModuleRecord::from_bytes(bytes).map_err(unfit)?;
-        model.try_load_record(record).map_err(unfit)
+        // Burn panics on some damaged records instead of returning an error.
+        catch_panic(|| {
+            burn::store::ModuleRecord::from_bytes(bytes).and_then(|r| model.try_load_record(r))
+        })
+        .map_err(unfit)?
+        .map_err(|e| unfit(e.to_string()))
     }
 
     /// The saved masks (empty when the model has none).
@@ -311,9 +315,12 @@ impl Checkpoint {
             return Ok(optim);
         };
         let bytes = read_bytes(&path)?;
-        optim
-            .from_bytes(bytes)
-            .map_err(|e| AppError::checkpoint(&path, format!("optimizer state: {e}")))
+        let damaged = |e: String| AppError::checkpoint(&path, format!("optimizer state: {e}"));
+        // Burn panics on a record whose tensors lack a parameter id instead of returning an
+        // error (found by fuzzing).
+        catch_panic(|| optim.from_bytes(bytes))
+            .map_err(damaged)?
+            .map_err(|e| damaged(e.to_string()))
     }
 }
 
